@@ -1,0 +1,1 @@
+"""stable-baselines3 agent factories and their YAML hyperparameters."""

@@ -1,0 +1,13 @@
+"""darla: DARLA-style perception for reinforcement learning.
+
+Pretrain a vision model (a beta-VAE, optionally through a denoising autoencoder: DARLA's
+beta-VAE_DAE) on environment frames, freeze it, and let agents learn on its latent code.
+"""
+
+__version__ = "0.1.0"
+
+from darla.checkpoint import load_vision, save_vision  # noqa: E402
+from darla.errors import DarlaError  # noqa: E402
+from darla.models import VARIANTS, VisionModel, build_model, make_config  # noqa: E402
+
+__all__ = ["DarlaError", "VARIANTS", "VisionModel", "__version__", "build_model", "load_vision", "make_config", "save_vision"]

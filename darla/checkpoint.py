@@ -1,0 +1,108 @@
+"""Vision checkpoints: a folder with ``model.safetensors`` and ``config.json``; nothing is unpickled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+
+from darla import __version__
+from darla.device import resolve_device
+from darla.errors import DarlaError
+from darla.files import atomic_path, write_json_atomic
+from darla.models import VisionModel, build_model, get_variant
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+NORMALISATION = {"input": "uint8 (N, H, W, C)", "scale": 1.0 / 255.0, "layout": "NCHW"}
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Write tensors to a safetensors file atomically."""
+    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        safetensors.torch.save_file(contiguous, str(tmp))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, turning any failure into a one-line error."""
+    if not path.is_file():
+        raise DarlaError(f"{path} is missing: the checkpoint is incomplete; retrain it or restore the file")
+    try:
+        return safetensors.torch.load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error types for every kind of damage
+        raise DarlaError(f"{path} is corrupted ({str(exc).splitlines()[0]}); retrain or restore the file") from None
+
+
+def save_vision(model: VisionModel, folder: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as a checkpoint folder: weights first, then the config that names them.
+
+    :param model: the model to save.
+    :param folder: the checkpoint folder (created if needed).
+    :param metadata: extra JSON-ready facts to keep in ``config.json`` (data hash, training).
+    :return: the folder.
+    """
+    folder = Path(folder)
+    save_tensors(model.state_dict(), folder / MODEL_FILE)
+    write_json_atomic(
+        folder / CONFIG_FILE,
+        {
+            "format_version": FORMAT_VERSION,
+            "darla_version": __version__,
+            "model": model.config.to_dict(),
+            "normalisation": NORMALISATION,
+            **(metadata or {}),
+        },
+    )
+    return folder
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a checkpoint folder, checked for a readable format."""
+    path = Path(folder) / CONFIG_FILE
+    if not Path(folder).is_dir():
+        raise DarlaError(f"no checkpoint folder at {folder}: pass the folder that darla pretrain wrote")
+    if not path.is_file():
+        raise DarlaError(f"{path} is missing: the checkpoint is incomplete; retrain it or restore the file")
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DarlaError(f"{path} is corrupted ({exc}); retrain or restore the file") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise DarlaError(f"{path} has no 'model' section: it was not written by darla pretrain")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise DarlaError(
+            f"{path} has checkpoint format {version} (written by darla {config.get('darla_version', '?')}); "
+            f"this darla {__version__} reads format {FORMAT_VERSION}: use a matching darla version or retrain"
+        )
+    return config
+
+
+def load_vision(path: str | Path, device: str | torch.device = "auto") -> VisionModel:
+    """Load a vision checkpoint folder, in eval mode, on ``device``.
+
+    :param path: the folder (or its ``model.safetensors``).
+    :param device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    :return: the model, frozen in eval mode.
+    """
+    folder = Path(path)
+    if folder.name == MODEL_FILE:
+        folder = folder.parent
+    config_dict = read_config(folder)["model"]
+    variant = get_variant(str(config_dict.get("variant")))
+    try:
+        config = variant.config.from_dict(config_dict)
+    except DarlaError as exc:
+        raise DarlaError(f"{folder / CONFIG_FILE} does not fit this darla version ({exc}); retrain the model") from None
+    model = build_model(config)
+    try:
+        model.load_state_dict(load_tensors(folder / MODEL_FILE))
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise DarlaError(f"{folder / MODEL_FILE} does not match its config.json ({first}); retrain or restore it") from None
+    return model.to(resolve_device(device)).eval()

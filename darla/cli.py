@@ -1,0 +1,134 @@
+"""The ``darla`` command: one entry point, a subcommand per job.
+
+Errors in the user's input print one line (``darla: error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from darla.errors import DarlaError
+
+
+def _param_docs(cls: type) -> dict[str, str]:
+    """``:param name: text`` entries of a dataclass docstring, for ``--help``."""
+    doc = re.sub(r"\s+", " ", cls.__doc__ or "")
+    return {m[0]: m[1].strip() for m in re.findall(r":param (\w+): (.*?)(?=:param|$)", doc)}
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -> None:
+    """One ``--field-name`` option per dataclass field, typed and documented from the class."""
+    docs = _param_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        hint = hints[f.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        base = args[0] if args else hint
+        help_text = f"{docs.get(f.name, '')} (default: {f.default})"
+        if base is bool:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            parser.add_argument(flag, type=base, default=f.default, help=help_text, metavar=f.name.upper())
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
+    """Build ``cls`` from the options that :func:`add_dataclass_arguments` added."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` pairs; a VALUE that parses as JSON is taken as such, else as a string."""
+    result = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise DarlaError(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            result[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            result[key] = raw
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``darla`` command."""
+    from darla.demo import DemoConfig
+    from darla.models import VARIANTS
+    from darla.train import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="darla", description="DARLA-style perception for reinforcement learning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="pretrain a vision model on a folder of frames")
+    p.add_argument("--model", required=True, metavar="NAME", help=f"variant: {', '.join(VARIANTS)}")
+    p.add_argument("--data", required=True, type=Path, help="folder of uint8 frame shards (.npy/.npz)")
+    p.add_argument("--out", required=True, type=Path, help="run folder for the checkpoint, figures and logs")
+    p.add_argument("--beta", type=float, help="KL weight (VAE variants)")
+    p.add_argument("--latent-dim", type=int, help="size of the code")
+    p.add_argument("--dae", type=Path, metavar="CKPT", help="a trained dae checkpoint for beta_vae_dae")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any other model config field")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures after training")
+    add_dataclass_arguments(p, TrainConfig)
+
+    d = sub.add_parser("demo", help="the quick demo: make frames, pretrain beta_vae_dae, write figures")
+    add_dataclass_arguments(d, DemoConfig)
+    return parser
+
+
+def _pretrain(args: argparse.Namespace) -> Path:
+    from darla.checkpoint import load_vision
+    from darla.models import make_config
+    from darla.train import TrainConfig, pretrain
+
+    overrides = _parse_set(args.set)
+    for name in ("beta", "latent_dim"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    config = make_config(args.model, **overrides)
+    teacher = load_vision(args.dae, device="cpu") if args.dae else None
+    pretrain(config, dataclass_from_args(TrainConfig, args), args.data, args.out, resume=args.resume, teacher=teacher, figures=not args.no_figures)
+    return args.out
+
+
+def _demo(args: argparse.Namespace) -> Path:
+    from darla.demo import DemoConfig, run_demo
+
+    ckpt, _ = run_demo(dataclass_from_args(DemoConfig, args))
+    return ckpt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``darla`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        out = {"pretrain": _pretrain, "demo": _demo}[args.command](args)
+    except DarlaError as exc:
+        print(f"darla: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("darla: interrupted; rerun the same command with --resume to continue", file=sys.stderr)
+        return 130
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    files = ", ".join(sorted(p.name for p in Path(out).iterdir() if p.is_file() and not p.name.startswith(".")))
+    print(f"darla: {args.command} done; outputs in {out}: {files}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Frame datasets on disk: uint8 arrays (N, H, W, C) in .npy/.npz shards, memory-mapped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from darla.errors import DarlaError
+
+FRAME_SUFFIXES = (".npy", ".npz")
+FRAMES_KEY = "frames"
+MANIFEST = "manifest.json"
+# size of a zip local file header before its variable-length name and extra fields
+_ZIP_LOCAL_HEADER = 30
+
+
+def _map_npz(path: Path) -> np.ndarray:
+    """The ``frames`` array of an .npz, memory-mapped when stored uncompressed."""
+    with zipfile.ZipFile(path) as zf:
+        members = [n for n in zf.namelist() if n.endswith(".npy")]
+        key = f"{FRAMES_KEY}.npy"
+        if key not in members:
+            if len(members) != 1:
+                raise DarlaError(
+                    f"{path} holds arrays {[m[:-4] for m in members]} but none named '{FRAMES_KEY}': "
+                    f"save frames with np.savez(path, {FRAMES_KEY}=frames)"
+                )
+            key = members[0]
+        info = zf.getinfo(key)
+    if info.compress_type != zipfile.ZIP_STORED:
+        # np.savez_compressed shards cannot be mapped; they are read into memory
+        return np.load(path)[key[:-4]]
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset + 26)
+        name_len, extra_len = struct.unpack("<HH", fh.read(4))
+        fh.seek(info.header_offset + _ZIP_LOCAL_HEADER + name_len + extra_len)
+        version = np.lib.format.read_magic(fh)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = reader(fh)
+        offset = fh.tell()
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C")
+
+
+def open_frames(path: Path) -> np.ndarray:
+    """Memory-map the frames of one .npy or .npz shard, with a clear error if unreadable."""
+    try:
+        if path.suffix == ".npz":
+            return _map_npz(path)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except DarlaError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, struct.error) as exc:
+        raise DarlaError(f"cannot read frames from {path} ({exc}); rewrite or remove that file") from None
+
+
+def check_frames(array: np.ndarray, source: str) -> None:
+    """Refuse arrays that are not uint8 frames (N, H, W, C) with values in 0..255."""
+    if array.ndim != 4:
+        raise DarlaError(
+            f"{source}: frames must have 4 dimensions (N, H, W, C), got shape {tuple(array.shape)}; "
+            "stack single frames along a first axis"
+        )
+    if array.dtype != np.uint8:
+        raise DarlaError(
+            f"{source}: frames must be uint8 in 0..255, got {array.dtype}; "
+            "convert with (frames * 255).round().astype(np.uint8) if they are floats in [0, 1]"
+        )
+    n, h, w, c = array.shape
+    if h in (1, 3, 4) and w == c and w > 4:
+        raise DarlaError(
+            f"{source}: shape {tuple(array.shape)} looks channels-first; store frames as (N, H, W, C), "
+            "e.g. frames.transpose(0, 2, 3, 1)"
+        )
+    if h != w:
+        raise DarlaError(f"{source}: frames must be square, got {h}x{w}; resize them, e.g. to 64x64")
+    if n and int(array[: min(n, 256)].max()) <= 1:
+        raise DarlaError(
+            f"{source}: every value is 0 or 1, so the frames look like [0, 1] floats cast to uint8; "
+            "multiply by 255 before casting"
+        )
+
+
+class FrameDataset:
+    """All frame shards in a folder, memory-mapped and indexed as one array.
+
+    A shard is a ``.npy`` file of uint8 frames (N, H, W, C), or an ``.npz`` whose array
+    ``frames`` holds them (other arrays, such as factor labels, may sit beside it). A dataset
+    larger than memory trains: only the rows of each batch are read.
+
+    :param folder: the folder of shards.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise DarlaError(f"frame folder {self.folder} does not exist: pass the folder that holds your .npy/.npz frames")
+        paths = sorted(p for p in self.folder.iterdir() if p.suffix in FRAME_SUFFIXES and p.is_file())
+        if not paths:
+            raise DarlaError(f"{self.folder} holds no .npy or .npz frame files: collect or generate frames first")
+        self.paths = paths
+        self.shards = [open_frames(p) for p in paths]
+        for path, shard in zip(paths, self.shards):
+            check_frames(shard, str(path))
+        shapes = {tuple(s.shape[1:]) for s in self.shards}
+        if len(shapes) > 1:
+            raise DarlaError(f"{self.folder}: shards disagree on frame shape {sorted(shapes)}; keep one shape per folder")
+        self.frame_shape: tuple[int, int, int] = shapes.pop()
+        self.offsets = np.cumsum([0] + [len(s) for s in self.shards])
+        if self.offsets[-1] == 0:
+            raise DarlaError(f"{self.folder}: the frame files hold no frames: collect or generate frames first")
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square frames."""
+        return self.frame_shape[0]
+
+    @property
+    def channels(self) -> int:
+        """Channels per frame."""
+        return self.frame_shape[2]
+
+    def get(self, indices: np.ndarray) -> np.ndarray:
+        """Frames at global ``indices`` (sorted for locality), as one uint8 array."""
+        indices = np.sort(np.asarray(indices))
+        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
+        parts = [
+            np.asarray(self.shards[s][indices[shard_of == s] - self.offsets[s]]) for s in np.unique(shard_of)
+        ]
+        return np.concatenate(parts)
+
+    def manifest_hash(self) -> str:
+        """SHA-256 over the shard names, shapes and sizes, and ``manifest.json`` if present.
+
+        It identifies a dataset cheaply, without reading every frame.
+        """
+        digest = hashlib.sha256()
+        entries = [[p.name, list(s.shape), p.stat().st_size] for p, s in zip(self.paths, self.shards)]
+        digest.update(json.dumps(entries).encode())
+        manifest = self.folder / MANIFEST
+        if manifest.is_file():
+            digest.update(manifest.read_bytes())
+        return digest.hexdigest()

@@ -1,0 +1,190 @@
+"""The interface every vision model shares, and the configs it is built from."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from darla.errors import DarlaError
+
+
+@dataclass
+class VisionConfig:
+    """What every variant has: its name and the shape of frames and codes.
+
+    :param variant: registered name of the variant (see :data:`darla.models.VARIANTS`).
+    :param image_size: side of the square input frames, in pixels.
+    :param channels: channels of the input frames.
+    :param latent_dim: size of the code.
+    """
+
+    variant: str = ""
+    image_size: int = 64
+    channels: int = 3
+    latent_dim: int = 32
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise DarlaError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if self.channels < 1:
+            raise DarlaError(f"channels must be at least 1, got {self.channels}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of every field, nested configs included."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VisionConfig":
+        """Build a config from :meth:`to_dict` output, refusing unknown fields."""
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise DarlaError(
+                f"{cls.__name__} has no field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(names))}"
+            )
+        values = {}
+        for key, value in data.items():
+            try:
+                values[key] = _coerce(hints[key], value)
+            except DarlaError as exc:
+                raise DarlaError(f"{cls.__name__}.{key}: {exc}") from None
+        return cls(**values)
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """Turn a JSON value back into the field's declared type (tuples, nested configs)."""
+    if value is None:
+        return None
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return _coerce(args[0], value) if len(args) == 1 else value
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return hint.from_dict(value)
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise DarlaError(f"expected a list, got {value!r}")
+        return tuple(_coerce(args[0], v) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+        raise DarlaError(f"expected a {hint.__name__}, got {value!r}")
+    return value
+
+
+@dataclass
+class TrunkConfig(VisionConfig):
+    """A variant built on DARLA's convolutional trunk.
+
+    :param conv_channels: filters of the stride-2 convolutions (DARLA: 32, 32, 64, 64).
+    :param hidden_dim: width of the fully connected layer (DARLA: 256).
+    :param linear: remove every nonlinearity, output included (a linear autoencoder spans
+        the same subspace as PCA).
+    :param recon_loss: pixel reconstruction error, ``"mse"`` (squared error) or ``"bce"``
+        (Bernoulli log-likelihood); summed over pixels, averaged over the batch.
+    """
+
+    conv_channels: tuple[int, ...] = (32, 32, 64, 64)
+    hidden_dim: int = 256
+    linear: bool = False
+    recon_loss: str = "mse"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n = len(self.conv_channels)
+        if n < 1 or self.image_size % (1 << n) or self.image_size < (1 << n):
+            raise DarlaError(
+                f"image_size {self.image_size} must be a multiple of 2**{n} (one halving per conv layer): "
+                "resize the frames, e.g. to 64x64"
+            )
+        if self.recon_loss not in ("mse", "bce"):
+            raise DarlaError(f"recon_loss must be 'mse' or 'bce', got {self.recon_loss!r}")
+        if self.linear and self.recon_loss == "bce":
+            raise DarlaError("a linear trunk has no sigmoid output: use recon_loss='mse'")
+
+
+def frames_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 frames (N, H, W, C) -> float32 tensor (N, C, H, W) in [0, 1] on ``device``.
+
+    This is the one normalisation every model is trained with.
+    """
+    tensor = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
+    tensor = tensor.to(device, non_blocking=True)
+    return tensor.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class VisionModel(nn.Module):
+    """Base of every variant: ``encode``, ``decode``, ``loss`` and ``latent_dim``.
+
+    Inputs are float tensors (N, C, H, W) in [0, 1] (see :func:`frames_to_tensor`).
+    ``loss`` returns a dict of named terms; ``"loss"`` is the one to minimise, scalar terms are
+    logged, and 1-D terms (such as ``"kl_per_dim"``) are logged and plotted per latent.
+    """
+
+    config_class: type[VisionConfig] = VisionConfig
+
+    def __init__(self, config: VisionConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the code returned by :meth:`encode`."""
+        return self.config.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        """Device the model's tensors live on."""
+        return next(itertools.chain(self.parameters(), self.buffers())).device
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic code (N, latent_dim) of images ``x``: latent means for VAEs."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) reconstructed from codes ``z``."""
+        raise NotImplementedError
+
+    def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+        """Named loss terms on a batch; ``step`` drives schedules such as a capacity ramp."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+        """Same as :meth:`loss`, so that DistributedDataParallel's gradient hooks fire."""
+        return self.loss(x, step)
+
+    def latent_scale(self, codes: torch.Tensor) -> torch.Tensor:
+        """Per-latent unit of a traversal: the spread of ``codes`` over data by default."""
+        return codes.std(dim=0).clamp_min(1e-6)
+
+    @torch.no_grad()
+    def embed(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Codes of uint8 frames (N, H, W, C), computed without gradients."""
+        return self.encode(frames_to_tensor(frames, self.device))
+
+
+class TrunkModel(VisionModel):
+    """A variant on DARLA's conv trunk; holds the pixel reconstruction error."""
+
+    config: TrunkConfig
+
+    def output(self, logits: torch.Tensor) -> torch.Tensor:
+        """Decoder logits -> image (sigmoid, or identity for a linear trunk)."""
+        return logits if self.config.linear else torch.sigmoid(logits)
+
+    def reconstruction(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-image reconstruction error of decoder ``logits`` against target ``x``: shape (N,)."""
+        if self.config.recon_loss == "bce":
+            err = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:
+            err = (self.output(logits) - x).pow(2)
+        return err.flatten(1).sum(dim=1)

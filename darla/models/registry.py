@@ -1,0 +1,88 @@
+"""The one table of vision-model variants, looked up by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from darla.errors import DarlaError
+from darla.models.autoencoders import (
+    AEConfig,
+    Autoencoder,
+    ContractiveAEConfig,
+    ContractiveAutoencoder,
+    DAEConfig,
+    DenoisingAutoencoder,
+    SparseAEConfig,
+    SparseAutoencoder,
+)
+from darla.models.base import VisionConfig, VisionModel
+from darla.models.pca import PCA, PCAConfig
+from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered vision model.
+
+    :param name: registry name, used by ``--model``.
+    :param model: the model class.
+    :param config: its config dataclass.
+    :param summary: one line for ``--help`` and error messages.
+    :param lr: default Adam learning rate.
+    :param defaults: config fields that differ from the dataclass defaults.
+    :param teacher: variant of a frozen model this one is built on; pretraining trains it
+        first when none is given.
+    """
+
+    name: str
+    model: type[VisionModel]
+    config: type[VisionConfig]
+    summary: str
+    lr: float = 1e-3
+    defaults: dict[str, Any] = field(default_factory=dict)
+    teacher: str | None = None
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("ae", Autoencoder, AEConfig, "undercomplete autoencoder, MSE"),
+        Variant("dae", DenoisingAutoencoder, DAEConfig, "denoising autoencoder (occlusion by default)"),
+        Variant("sparse_ae", SparseAutoencoder, SparseAEConfig, "autoencoder with an L1 or KL sparsity penalty"),
+        Variant("contractive_ae", ContractiveAutoencoder, ContractiveAEConfig, "autoencoder with an exact Jacobian penalty"),
+        Variant("vae", VAE, VAEConfig, "variational autoencoder", lr=1e-4),
+        Variant("beta_vae", VAE, VAEConfig, "beta-VAE (optionally Burgess et al.'s capacity)", lr=1e-4, defaults={"beta": 4.0}),
+        Variant(
+            "beta_vae_dae",
+            BetaVAEDAE,
+            BetaVAEDAEConfig,
+            "DARLA's beta-VAE with reconstruction through a frozen DAE",
+            lr=1e-4,
+            teacher="dae",
+        ),
+        Variant("pca", PCA, PCAConfig, "linear baseline, incremental PCA"),
+    )
+}
+
+
+def get_variant(name: str) -> Variant:
+    """Look a variant up by name, with an error listing the valid names."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise DarlaError(f"unknown vision model {name!r}; choose one of {', '.join(VARIANTS)}") from None
+
+
+def make_config(name: str, **overrides: Any) -> VisionConfig:
+    """Config of variant ``name`` with its registered defaults, then ``overrides``.
+
+    :raises DarlaError: on an unknown variant or a field the variant does not have.
+    """
+    variant = get_variant(name)
+    return variant.config.from_dict({**variant.defaults, **overrides, "variant": name})
+
+
+def build_model(config: VisionConfig) -> VisionModel:
+    """Instantiate the model that ``config`` describes (weights freshly initialised)."""
+    return get_variant(config.variant).model(config)

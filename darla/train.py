@@ -1,0 +1,281 @@
+"""Pretraining: one generic loop for every variant, resumable, optionally data-parallel."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
+from darla.device import resolve_device
+from darla.errors import DarlaError
+from darla.files import write_json_atomic
+from darla.figures import write_figures
+from darla.frames import FrameDataset
+from darla.models import VisionConfig, VisionModel, build_model, frames_to_tensor, get_variant, make_config
+
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "pretrain.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
+TRAINER_FILE = "trainer.json"
+
+
+@dataclass
+class TrainConfig:
+    """How a vision model is trained.
+
+    :param steps: optimisation steps (one batch each).
+    :param batch_size: frames per step, summed over processes under torchrun.
+    :param lr: Adam learning rate; ``None`` takes the variant's default.
+    :param seed: seed of batch sampling, initialisation and noise; the same seed gives the
+        same weights on CPU, interrupted and resumed or not.
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param amp: bfloat16 autocast on CUDA.
+    :param checkpoint_every: steps between periodic checkpoints.
+    :param keep_checkpoints: how many periodic checkpoints to keep.
+    :param log_every: steps between TensorBoard and progress-bar updates.
+    :param teacher_steps: steps for a teacher trained first (the DAE of beta_vae_dae);
+        ``None`` means ``steps``.
+    """
+
+    steps: int = 5000
+    batch_size: int = 64
+    lr: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    teacher_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every"):
+            if getattr(self, name) < 1:
+                raise DarlaError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr is not None and not self.lr > 0:
+            raise DarlaError(f"lr must be positive, got {self.lr}")
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size); starts the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _seed_for(*keys: int) -> int:
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
+    """The frames of ``step``: a pure function of (seed, step), so a resumed run sees the same batches."""
+    return np.sort(np.random.default_rng([seed, step]).integers(0, n, size=batch_size))
+
+
+def _checkpoint_dirs(out: Path) -> list[Path]:
+    root = out / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and (p / TRAINER_FILE).is_file())
+
+
+def _save_checkpoint(out: Path, model: VisionModel, optimizer: torch.optim.Optimizer | None, step: int, keep: int) -> None:
+    """Write ``checkpoints/step_N`` under a temporary name, then rename it: it is whole or absent."""
+    root = out / CHECKPOINTS
+    final = root / f"step_{step:08d}"
+    tmp = root / f".tmp_step_{step:08d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_vision(model, tmp)
+    meta: dict[str, Any] = {"step": step}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        save_tensors({f"{pid}.{key}": v for pid, s in state["state"].items() for key, v in s.items()}, tmp / OPTIMIZER_FILE)
+        meta["param_groups"] = state["param_groups"]
+    write_json_atomic(tmp / TRAINER_FILE, meta)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in _checkpoint_dirs(out)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_checkpoint(folder: Path, model: VisionModel, optimizer: torch.optim.Optimizer | None) -> int:
+    """Restore weights and optimizer state from a periodic checkpoint; returns its step."""
+    model.load_state_dict(load_tensors(folder / MODEL_FILE))
+    meta = json.loads((folder / TRAINER_FILE).read_text())
+    if optimizer is not None:
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for name, tensor in load_tensors(folder / OPTIMIZER_FILE).items():
+            pid, key = name.split(".", 1)
+            state.setdefault(int(pid), {})[key] = tensor
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return int(meta["step"])
+
+
+def _check_finite(terms: dict[str, torch.Tensor], step: int, out: Path, world: int) -> None:
+    """Stop on a non-finite loss term before it reaches the weights; all processes stop together."""
+    bad = [name for name, value in terms.items() if not torch.isfinite(value.detach()).all()]
+    if world > 1:
+        flag = torch.tensor([float(bool(bad))], device=terms["loss"].device)
+        dist.all_reduce(flag)
+        if flag.item() and not bad:
+            bad = ["(on another process)"]
+    if bad:
+        last = _checkpoint_dirs(out)
+        kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+        raise DarlaError(
+            f"loss term {bad[0]!r} became non-finite at step {step}; {kept}; lower --lr or check the frames"
+        )
+
+
+def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *, resume: bool = False) -> VisionModel:
+    """Train ``model`` on ``frames`` for ``cfg.steps`` steps, checkpointing into ``out/checkpoints``.
+
+    Variant-agnostic: it minimises ``model.loss(x)["loss"]`` and logs every term. A model
+    without trainable weights (``pca``) updates itself inside ``loss``.
+
+    :param model: freshly built model (weights are restored from ``out`` when resuming).
+    :param frames: the training frames.
+    :param cfg: training settings.
+    :param out: the run folder.
+    :param resume: continue from the newest periodic checkpoint in ``out``.
+    :return: the trained model (the same object), in eval mode.
+    """
+    rank, world = _world()
+    if cfg.batch_size % world:
+        raise DarlaError(f"--batch-size {cfg.batch_size} must be divisible by the {world} torchrun processes")
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if cfg.amp and device.type != "cuda":
+        raise DarlaError("--amp needs a CUDA device; drop --amp on CPU")
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr = cfg.lr or get_variant(model.config.variant).lr
+    optimizer = torch.optim.Adam(params, lr=lr) if params else None
+    start = 0
+    saved = _checkpoint_dirs(out)
+    if resume and saved:
+        start = _load_checkpoint(saved[-1], model, optimizer)
+    runner: torch.nn.Module = model
+    if world > 1:
+        if not params:
+            raise DarlaError(f"{model.config.variant} is fit in closed form, not by gradients: run it without torchrun")
+        runner = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
+    for step in bar:
+        idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size)[rank::world]
+        x = frames_to_tensor(frames.get(idx), device)
+        torch.manual_seed(_seed_for(cfg.seed, step, rank))
+        with autocast:
+            terms = runner(x, step)
+        _check_finite(terms, step, out, world)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+        if writer is not None and (step % cfg.log_every == 0 or step + 1 == cfg.steps):
+            _log(writer, bar, terms, step)
+        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            _save_checkpoint(out, model, optimizer, step + 1, cfg.keep_checkpoints)
+    if writer is not None:
+        writer.close()
+    return model.eval()
+
+
+def _log(writer: SummaryWriter, bar: tqdm, terms: dict[str, torch.Tensor], step: int) -> None:
+    scalars = {}
+    for name, value in terms.items():
+        value = value.detach().float()
+        if value.dim() == 0:
+            scalars[name] = value.item()
+            writer.add_scalar(f"loss/{name}", scalars[name], step)
+        else:
+            for i, v in enumerate(value.tolist()):
+                writer.add_scalar(f"{name}/{i:03d}", v, step)
+    bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items()}, refresh=False)
+
+
+def _prepare_out(out: Path, record: dict[str, Any], resume: bool) -> None:
+    """Refuse to write over another run; remember what this run is, to check a later --resume."""
+    run_file = out / RUN_FILE
+    if resume and run_file.is_file():
+        before = json.loads(run_file.read_text())
+        if before["model"] != record["model"]:
+            diff = sorted(k for k in set(before["model"]) | set(record["model"]) if before["model"].get(k) != record["model"].get(k))
+            raise DarlaError(f"{out} was started with a different model config ({', '.join(diff)}); use the same flags or another --out")
+    elif out.exists() and any(out.iterdir()) and not resume:
+        raise DarlaError(f"{out} already holds files: pass --resume to continue that run, or choose another --out")
+    write_json_atomic(run_file, record)
+
+
+def pretrain(
+    config: VisionConfig,
+    train: TrainConfig,
+    data: str | Path,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    teacher: VisionModel | None = None,
+    figures: bool = True,
+) -> VisionModel:
+    """Pretrain a vision model on a frame folder and write its checkpoint and figures to ``out``.
+
+    The frames decide ``image_size`` and ``channels``. A variant built on a frozen teacher
+    (``beta_vae_dae`` on a ``dae``) gets ``teacher``, or trains one first in ``out/<teacher>``.
+
+    :param config: the model config (see :func:`darla.make_config`).
+    :param train: training settings.
+    :param data: folder of frame shards.
+    :param out: run folder; it receives ``model.safetensors``, ``config.json``, figures,
+        TensorBoard logs and periodic checkpoints.
+    :param resume: continue an interrupted run in ``out``.
+    :param teacher: an already trained teacher model.
+    :param figures: write reconstruction, traversal and KL figures after training.
+    :return: the trained model, in eval mode.
+    """
+    out = Path(out)
+    frames = FrameDataset(data)
+    config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
+    variant = get_variant(config.variant)
+    record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
+    rank, _ = _world()
+    if rank == 0:
+        _prepare_out(out, record, resume)
+    if variant.teacher is not None:
+        if teacher is None:
+            teacher_cfg = make_config(variant.teacher)
+            teacher_train = dataclasses.replace(train, steps=train.teacher_steps or train.steps, lr=None)
+            teacher = pretrain(teacher_cfg, teacher_train, data, out / variant.teacher, resume=resume, figures=figures)
+        if teacher.config.variant != variant.teacher:
+            raise DarlaError(f"{config.variant} is built on a {variant.teacher}, got a {teacher.config.variant}: pass a {variant.teacher} checkpoint")
+        config = dataclasses.replace(config, **{variant.teacher: teacher.config})
+    torch.manual_seed(train.seed)
+    model = build_model(config)
+    if teacher is not None:
+        getattr(model, variant.teacher).load_state_dict(teacher.state_dict())
+    fit(model, frames, train, out, resume=resume)
+    if rank == 0:
+        save_vision(
+            model,
+            out,
+            {"data": {"path": record["data"], "manifest_hash": frames.manifest_hash(), "frames": len(frames)}, "train": record["train"]},
+        )
+        if figures:
+            write_figures(model, frames, out)
+    return model

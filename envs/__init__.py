@@ -1,0 +1,1 @@
+"""Environments whose look is a parameter, registered with Gymnasium under ``darla/``."""
