@@ -215,9 +215,10 @@ def _prepare_out(out: Path, record: dict[str, Any], resume: bool) -> None:
     """Refuse to write over another run; remember what this run is, to check a later --resume."""
     run_file = out / RUN_FILE
     if resume and run_file.is_file():
-        before = json.loads(run_file.read_text())
-        if before["model"] != record["model"]:
-            diff = sorted(k for k in set(before["model"]) | set(record["model"]) if before["model"].get(k) != record["model"].get(k))
+        before = json.loads(run_file.read_text())["model"]
+        now = json.loads(json.dumps(record["model"]))
+        if before != now:
+            diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise DarlaError(f"{out} was started with a different model config ({', '.join(diff)}); use the same flags or another --out")
     elif out.exists() and any(out.iterdir()) and not resume:
         raise DarlaError(f"{out} already holds files: pass --resume to continue that run, or choose another --out")

@@ -1,0 +1,28 @@
+"""Shared fixtures: small frame folders with real structure, and small model settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from darla.synthetic import make_rooms
+
+# a narrow trunk keeps CPU tests fast; the architecture is the same as DARLA's
+SMALL = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64, "latent_dim": 8}
+
+
+def write_rooms(folder: Path, n: int, image_size: int = 32, seed: int = 0, shards: int = 1) -> Path:
+    """Write ``n`` room frames as ``shards`` uncompressed .npz files in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frames, factors = make_rooms(n, image_size=image_size, seed=seed)
+    for i, (f, y) in enumerate(zip(np.array_split(frames, shards), np.array_split(factors, shards))):
+        np.savez(folder / f"shard_{i}.npz", frames=f, factors=y)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def rooms_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,024 room frames, 32x32, in two shards."""
+    return write_rooms(tmp_path_factory.mktemp("rooms"), 1024, shards=2)

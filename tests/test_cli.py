@@ -1,0 +1,177 @@
+"""The ``darla`` command: the jobs run end to end, and every bad input gets one clear line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_rooms
+from darla.checkpoint import CONFIG_FILE, MODEL_FILE
+from darla.cli import main
+
+SMALL_FLAGS = ["--set", "conv_channels=[16,16,32,32]", "--set", "hidden_dim=64", "--latent-dim", "8"]
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("darla: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A beta_vae_dae trained through the CLI, with its DAE trained first."""
+    data = write_rooms(tmp_path_factory.mktemp("data"), 256)
+    out = tmp_path_factory.mktemp("runs") / "bvd"
+    code = main(["pretrain", "--model", "beta_vae_dae", "--data", str(data), "--out", str(out), "--steps", "30",
+                 "--teacher-steps", "20", "--batch-size", "16", "--beta", "2", "--device", "cpu", *SMALL_FLAGS])
+    assert code == 0
+    return out
+
+
+def test_pretrain_writes_checkpoint_figures_and_logs(trained: Path) -> None:
+    for name in ("model.safetensors", "config.json", "reconstructions.png", "traversals.png", "kl_per_dim.png"):
+        assert (trained / name).stat().st_size > 100, name
+    assert (trained / "dae" / MODEL_FILE).is_file(), "the DAE is kept beside the result"
+    config = json.loads((trained / CONFIG_FILE).read_text())["model"]
+    assert config["beta"] == 2.0 and config["latent_dim"] == 8 and config["dae"]["variant"] == "dae"
+    events = list((trained / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+def test_pretrain_with_given_dae_does_not_retrain_it(trained: Path, tmp_path: Path, capsys) -> None:
+    data = write_rooms(tmp_path / "data", 64)
+    code, out, _ = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", data, "--out", tmp_path / "o", "--steps", "3",
+                            "--batch-size", "8", "--dae", trained / "dae", "--device", "cpu", "--no-figures", *SMALL_FLAGS], capsys)
+    assert code == 0 and "outputs in" in out
+    assert not (tmp_path / "o" / "dae").exists()
+
+
+def test_unknown_variant(tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(["pretrain", "--model", "gan", "--data", tmp_path, "--out", tmp_path / "o"], capsys)
+    assert_one_line_error(code, err, "unknown vision model 'gan'", "beta_vae_dae")
+
+
+def test_unknown_config_field(tmp_path: Path, capsys) -> None:
+    data = write_rooms(tmp_path / "data", 16)
+    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", data, "--out", tmp_path / "o", "--set", "bogus=1"], capsys)
+    assert_one_line_error(code, err, "no field(s) bogus", "latent_dim")
+
+
+def test_beta_on_a_variant_without_beta(tmp_path: Path, capsys) -> None:
+    data = write_rooms(tmp_path / "data", 16)
+    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", data, "--out", tmp_path / "o", "--beta", "4"], capsys)
+    assert_one_line_error(code, err, "no field(s) beta")
+
+
+@pytest.mark.parametrize(
+    "frames,fragment",
+    [
+        (np.zeros((4, 32, 32, 3), np.float32), "must be uint8"),
+        (np.zeros((4, 32, 32), np.uint8), "4 dimensions"),
+        (np.ones((4, 32, 32, 3), np.uint8), "0 or 1"),
+        (np.full((4, 3, 32, 32), 9, np.uint8), "channels-first"),
+        (np.full((4, 32, 24, 3), 9, np.uint8), "must be square"),
+    ],
+)
+def test_bad_frames(frames: np.ndarray, fragment: str, tmp_path: Path, capsys) -> None:
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "f.npy", frames)
+    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", tmp_path / "data", "--out", tmp_path / "o"], capsys)
+    assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "o").exists()
+
+
+def test_corrupted_frame_file(tmp_path: Path, capsys) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f.npy").write_bytes(b"\x93NUMPY garbage")
+    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", tmp_path / "data", "--out", tmp_path / "o"], capsys)
+    assert_one_line_error(code, err, "cannot read frames", "f.npy")
+
+
+@pytest.mark.parametrize("make,fragment", [(lambda p: None, "does not exist"), (lambda p: p.mkdir(), "no .npy or .npz")])
+def test_missing_or_empty_folder(make, fragment: str, tmp_path: Path, capsys) -> None:
+    make(tmp_path / "data")
+    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", tmp_path / "data", "--out", tmp_path / "o"], capsys)
+    assert_one_line_error(code, err, fragment)
+
+
+def _copy_checkpoint(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for name in (MODEL_FILE, CONFIG_FILE):
+        (dst / name).write_bytes((src / name).read_bytes())
+    return dst
+
+
+@pytest.mark.parametrize(
+    "damage,fragment",
+    [
+        (lambda d: (d / MODEL_FILE).unlink(), "model.safetensors is missing"),
+        (lambda d: (d / CONFIG_FILE).unlink(), "config.json is missing"),
+        (lambda d: (d / MODEL_FILE).write_bytes((d / MODEL_FILE).read_bytes()[:200]), "model.safetensors is corrupted"),
+        (lambda d: (d / CONFIG_FILE).write_text("{not json"), "config.json is corrupted"),
+        (lambda d: (d / CONFIG_FILE).write_text(json.dumps({**json.loads((d / CONFIG_FILE).read_text()), "format_version": 99})),
+         "checkpoint format 99"),
+        (lambda d: (d / CONFIG_FILE).write_text(json.dumps({**json.loads((d / CONFIG_FILE).read_text()),
+                                                            "model": {"variant": "dae", "wings": 2}})), "does not fit this darla version"),
+    ],
+)
+def test_damaged_checkpoint(damage, fragment: str, trained: Path, tmp_path: Path, capsys) -> None:
+    dae = _copy_checkpoint(trained / "dae", tmp_path / "dae")
+    damage(dae)
+    data = write_rooms(tmp_path / "data", 16)
+    code, _, err = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", data, "--out", tmp_path / "o", "--dae", dae], capsys)
+    assert_one_line_error(code, err, fragment)
+
+
+def test_existing_run_is_not_overwritten(trained: Path, tmp_path: Path, capsys) -> None:
+    before = (trained / MODEL_FILE).read_bytes()
+    data = write_rooms(tmp_path / "data", 16)
+    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", data, "--out", trained, "--steps", "1"], capsys)
+    assert_one_line_error(code, err, "already holds files", "--resume")
+    assert (trained / MODEL_FILE).read_bytes() == before
+
+
+def test_resume_with_other_config_is_refused(trained: Path, capsys) -> None:
+    code, _, err = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", trained, "--out", trained, "--resume"], capsys)
+    assert code == 2 and "no .npy or .npz" in err  # the data folder is checked first
+    data = json.loads((trained / "pretrain.json").read_text())["data"]
+    code, _, err = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", data, "--out", trained, "--resume", "--latent-dim", "4"], capsys)
+    assert_one_line_error(code, err, "different model config", "latent_dim")
+
+
+def test_entry_point_prints_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "darla", "pretrain", "--model", "ae", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"darla: error: frame folder {tmp_path / 'nope'} does not exist: pass the folder that holds your .npy/.npz frames"]
+
+
+def test_demo_runs_and_says_where_outputs_are(tmp_path: Path, capsys) -> None:
+    code, out, _ = run_cli(["demo", "--out", tmp_path / "demo", "--frames", "200", "--steps", "6", "--teacher-steps", "4",
+                            "--batch-size", "16", "--device", "cpu"], capsys)
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"darla: demo done; outputs in {tmp_path / 'demo' / 'beta_vae_dae'}")
+    assert "traversals.png" in last
+    # a second run reuses what is there instead of failing or starting over
+    code, out, _ = run_cli(["demo", "--out", tmp_path / "demo", "--frames", "200", "--steps", "8", "--teacher-steps", "4",
+                            "--batch-size", "16", "--device", "cpu"], capsys)
+    assert code == 0
+    assert json.loads((tmp_path / "demo" / "beta_vae_dae" / "checkpoints" / "step_00000008" / "trainer.json").read_text())["step"] == 8

@@ -1,0 +1,211 @@
+"""Every variant learns; the math of each objective is what its paper says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SMALL
+from darla.frames import FrameDataset
+from darla.models import VARIANTS, BetaVAEDAE, ContractiveAutoencoder, build_model, frames_to_tensor, make_config
+from darla.train import TrainConfig, fit
+
+
+def eval_loss(model, x: torch.Tensor, term: str = "loss") -> float:
+    """A term of the loss on a fixed batch, with fixed noise, in eval mode."""
+    model.eval()
+    torch.manual_seed(123)
+    with torch.no_grad():
+        return float(model.loss(x)[term])
+
+
+def trained_dae(frames: FrameDataset, out: Path, steps: int = 60):
+    torch.manual_seed(0)
+    dae = build_model(make_config("dae", image_size=32, **{**SMALL, "latent_dim": 16}))
+    return fit(dae, frames, TrainConfig(steps=steps, batch_size=32, lr=1e-3, device="cpu"), out)
+
+
+def small_model(name: str, frames: FrameDataset, tmp_path: Path, **overrides):
+    extra = {}
+    if name == "beta_vae_dae":
+        extra["dae"] = trained_dae(frames, tmp_path / "dae").config
+    trunk = {"latent_dim": SMALL["latent_dim"]} if name == "pca" else SMALL
+    torch.manual_seed(0)
+    model = build_model(make_config(name, image_size=32, **{**trunk, **extra, **overrides}))
+    if name == "beta_vae_dae":
+        model.dae.load_state_dict(trained_dae(frames, tmp_path / "dae2").state_dict())
+    return model
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_variant_loss_falls(name: str, rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
+    model = small_model(name, frames, tmp_path)
+    before = eval_loss(model, x)
+    fit(model, frames, TrainConfig(steps=120, batch_size=32, lr=1e-3, device="cpu"), tmp_path / name)
+    after = eval_loss(model, x)
+    assert after < 0.7 * before, f"{name}: loss {before:.2f} -> {after:.2f}"
+
+
+def low_rank_images(n: int, rank: int, tail: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """Images 16x16x1 = mean + Z A: ``rank`` strong directions, plus weak ones scaled by ``tail``."""
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.linalg.qr(torch.randn(256, 256, generator=g))[0].T
+    scales = torch.cat([torch.linspace(1.0, 0.5, rank), tail * torch.linspace(1.0, 0.2, 256 - rank)])
+    z = torch.randn(n, 256, generator=g) * scales
+    return (0.5 + z @ basis).view(n, 1, 16, 16)
+
+
+def test_pca_reconstructs_a_linear_subspace_almost_exactly() -> None:
+    x = low_rank_images(600, rank=5)
+    pca = build_model(make_config("pca", image_size=16, channels=1, latent_dim=5)).train()
+    for batch in x.split(100):
+        pca.loss(batch)
+    pca.eval()
+    err = float(pca.loss(x)["recon"])
+    total = float((x - x.mean(0)).pow(2).flatten(1).sum(1).mean())
+    assert err / total < 1e-8
+    gram = pca.components @ pca.components.T
+    assert torch.allclose(gram, torch.eye(5), atol=1e-5)
+
+
+def test_linear_ae_matches_pca_error() -> None:
+    # 5 strong directions and a weak tail: the best rank-5 reconstruction error is the tail's,
+    # which PCA attains and a linear autoencoder can only approach
+    x = low_rank_images(1024, rank=5, tail=0.1)
+    pca = build_model(make_config("pca", image_size=16, channels=1, latent_dim=5)).train()
+    for batch in x.split(256):
+        pca.loss(batch)
+    pca_err = eval_loss(pca, x, "recon")
+    torch.manual_seed(0)
+    # one conv layer: deeper linear stacks start at a saddle that takes far longer to leave
+    ae = build_model(
+        make_config("ae", image_size=16, channels=1, latent_dim=5, linear=True, conv_channels=[16], hidden_dim=64)
+    )
+    steps = 1200
+    opt = torch.optim.Adam(ae.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    ae.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        ae.loss(x[torch.randint(0, len(x), (128,))])["loss"].backward()
+        opt.step()
+        sched.step()
+    ae_err = eval_loss(ae, x, "recon")
+    assert pca_err <= ae_err * 1.001, "PCA is the optimum of linear reconstruction"
+    # stated tolerance: the linear autoencoder gets within 5% of PCA's error
+    assert ae_err < 1.05 * pca_err, f"linear AE {ae_err:.4f} vs PCA {pca_err:.4f}"
+
+
+def test_contractive_penalty_equals_brute_force_jacobian() -> None:
+    torch.manual_seed(0)
+    model = build_model(
+        make_config("contractive_ae", image_size=16, channels=2, latent_dim=3, conv_channels=[4, 4, 4, 4], hidden_dim=8)
+    )
+    assert isinstance(model, ContractiveAutoencoder)
+    x = torch.rand(3, 2, 16, 16)
+    brute = 0.0
+    for xi in x:
+        jac = torch.autograd.functional.jacobian(lambda v: model.encoder(v.unsqueeze(0)).squeeze(0), xi)
+        assert jac.shape == (3, 2, 16, 16)
+        brute += float(jac.pow(2).sum())
+    assert float(model.jacobian_penalty(x).detach()) == pytest.approx(brute / 3, rel=1e-5)
+    assert float(model.loss(x)["contractive"]) == pytest.approx(model.config.contractive_weight * brute / 3, rel=1e-5)
+
+
+def test_larger_beta_gives_lower_kl(rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    x = frames_to_tensor(frames.get(np.arange(0, 1024, 4)))
+    kls = {}
+    for beta in (1.0, 8.0):
+        torch.manual_seed(0)
+        model = build_model(make_config("beta_vae", image_size=32, beta=beta, **SMALL))
+        fit(model, frames, TrainConfig(steps=150, batch_size=32, lr=1e-3, device="cpu"), tmp_path / str(beta))
+        kls[beta] = eval_loss(model, x, "kl")
+    assert kls[8.0] < 0.7 * kls[1.0], kls
+
+
+def test_capacity_objective_tracks_the_ramp() -> None:
+    model = build_model(make_config("beta_vae", image_size=32, capacity_max=20.0, capacity_steps=100, **SMALL))
+    assert model.capacity(0) == 0.0 and model.capacity(50) == 10.0 and model.capacity(500) == 20.0
+    terms = model.loss(torch.rand(4, 3, 32, 32), step=50)
+    expected = terms["recon"] + model.config.gamma * (terms["kl"] - 10.0).abs()
+    assert torch.allclose(terms["loss"], expected)
+
+
+def test_beta_vae_dae_trains_through_a_frozen_dae(rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    model = small_model("beta_vae_dae", frames, tmp_path)
+    assert isinstance(model, BetaVAEDAE)
+    dae_before = {k: v.clone() for k, v in model.dae.state_dict().items()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
+    assert not model.dae.training
+    x = frames_to_tensor(frames.get(np.arange(32)))
+    opt.zero_grad()
+    model.loss(x)["loss"].backward()
+    assert all(p.grad is None for p in model.dae.parameters())
+    enc_grad = sum(float(p.grad.abs().sum()) for p in model.encoder.parameters())
+    assert enc_grad > 0
+    opt.step()
+    assert all(torch.equal(dae_before[k], v) for k, v in model.dae.state_dict().items())
+
+
+@pytest.mark.parametrize("layer", ["output", "bottleneck"])
+def test_dae_reconstruction_is_distance_between_dae_features(layer: str, rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    model = small_model("beta_vae_dae", frames, tmp_path, dae_layer=layer)
+    x = frames_to_tensor(frames.get(np.arange(4)))
+    logits = torch.randn_like(x)
+    dae = model.dae
+    if layer == "output":
+        jx, jhat = dae.decoder(dae.encoder(x)), dae.decoder(dae.encoder(torch.sigmoid(logits)))
+    else:
+        jx, jhat = dae.encoder(x), dae.encoder(torch.sigmoid(logits))
+    expected = (jhat - jx).pow(2).flatten(1).sum(1)
+    assert torch.allclose(model.reconstruction(logits, x), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["occlusion", "gaussian", "dropout"])
+def test_dae_corruptions_change_pixels_only_as_described(kind: str) -> None:
+    model = build_model(make_config("dae", image_size=32, corruption=kind, **SMALL))
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 32, 32) * 0.5 + 0.25
+    y = model.corrupt(x)
+    changed = (y != x).any(dim=1)
+    assert changed.any(dim=(1, 2)).all()
+    if kind == "occlusion":
+        for img, mask in zip(y, changed):
+            rows, cols = mask.any(1).nonzero().squeeze(1), mask.any(0).nonzero().squeeze(1)
+            box = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+            assert box.all(), "the occluded pixels form one rectangle"
+            assert (img[:, mask] == 0).all()
+            assert box.shape[0] <= 16 and box.shape[1] <= 16
+    elif kind == "dropout":
+        assert (y[:, :, changed.any(0)] == 0).any()
+        assert 0.15 < changed.float().mean() < 0.35
+    else:
+        assert 0.05 < float((y - x).std()) < 0.15
+
+
+def test_sparse_kl_penalty_matches_formula() -> None:
+    model = build_model(make_config("sparse_ae", image_size=32, sparsity="kl", sparsity_target=0.1, **SMALL))
+    x = torch.rand(8, 3, 32, 32)
+    code = model.code(x)
+    assert ((code > 0) & (code < 1)).all()
+    rho, rho_hat = 0.1, code.mean(0)
+    kl = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+    assert torch.allclose(model.penalties(x, code)["sparsity"], model.config.sparsity_weight * kl)
+
+
+@pytest.mark.parametrize("size,channels", [(16, 1), (32, 4), (128, 3)])
+def test_other_square_sizes_and_channel_counts(size: int, channels: int) -> None:
+    for name in ("ae", "vae"):
+        model = build_model(make_config(name, image_size=size, channels=channels, latent_dim=6))
+        x = torch.rand(2, channels, size, size)
+        assert model.encode(x).shape == (2, 6)
+        assert model.decode(model.encode(x)).shape == x.shape
