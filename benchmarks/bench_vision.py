@@ -1,0 +1,134 @@
+"""Vision throughput in one run: beta_vae_dae pretraining (images/s), encoder inference
+(frames/s at batch 1, 8, 64) and a large matmul's FLOP rate as the machine's reference.
+
+Usage: python benchmarks/bench_vision.py [--device auto] [--out benchmarks/results/vision_cpu.json]
+Target: encoder inference at batch 64 reaches at least half the matmul FLOP rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import darla
+from darla.device import resolve_device
+from darla.files import write_json_atomic
+from darla.frames import FrameDataset
+from darla.inference import compiled_encoder
+from darla.models import build_model, make_config
+from darla.synthetic import make_rooms
+from darla.train import TrainConfig, fit
+
+
+def seconds_per_call(fn: Callable[[], object], device: torch.device, min_time: float = 2.0) -> float:
+    """Median seconds of ``fn`` over repeated timed blocks, after a warm-up."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(3):
+        fn()
+    sync()
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_time or len(times) < 5:
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def matmul_flops(device: torch.device, n: int = 4096) -> float:
+    """FLOP/s of an n x n float32 matmul."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return 2 * n**3 / seconds_per_call(lambda: a @ b, device)
+
+
+def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 64)) -> dict:
+    """Frames/s and FLOP/s of DARLA's encoder (64x64x3 -> 32 latents) at each batch size,
+    eager and compiled (:func:`darla.inference.compiled_encoder`).
+
+    Each figure is the median over several freshly allocated inputs: on this machine's CPU the
+    speed of one allocation can differ from the next by up to 2x.
+    """
+    model = build_model(make_config("vae")).to(device).eval()
+    with FlopCounterMode(display=False) as counter:
+        model.encode(torch.rand(1, 3, 64, 64, device=device))
+    flops_per_frame = counter.get_total_flops()
+    results: dict = {"flops_per_frame": flops_per_frame}
+    for mode, encode in (("eager", model.encode), ("compiled", compiled_encoder(model))):
+        with torch.inference_mode(mode == "eager"):
+            for batch in batches:
+                encode(torch.rand(batch, 3, 64, 64, device=device))  # compile outside the timing
+                fps = float(np.median([
+                    batch / seconds_per_call(lambda: encode(x), device, min_time=0.3)
+                    for x in (torch.rand(batch, 3, 64, 64, device=device) for _ in range(8))
+                ]))
+                results[f"{mode}_batch_{batch}"] = {"frames_per_s": fps, "flops_per_s": fps * flops_per_frame}
+    return results
+
+
+def pretraining(device: torch.device, steps: int = 40, batch_size: int = 64) -> dict:
+    """Images/s of beta_vae_dae training steps (VAE plus frozen DAE) through the real trainer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        frames, _ = make_rooms(4096)
+        np.save(Path(tmp) / "frames.npy", frames)
+        data = FrameDataset(tmp)
+        dae = build_model(make_config("dae"))
+        model = build_model(make_config("beta_vae_dae", dae=dae.config.to_dict()))
+        cfg = TrainConfig(steps=5, batch_size=batch_size, device=str(device), checkpoint_every=10**9)
+        fit(model, data, cfg, Path(tmp) / "warmup")
+        start = time.perf_counter()
+        fit(model, data, TrainConfig(**{**cfg.__dict__, "steps": steps}), Path(tmp) / "timed")
+        elapsed = time.perf_counter() - start
+    return {"steps": steps, "batch_size": batch_size, "images_per_s": steps * batch_size / elapsed}
+
+
+def cpu_name() -> str:
+    """The CPU's model name where Linux tells it, else the architecture."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def main() -> None:
+    """Run every measurement and write one JSON file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    matmul = matmul_flops(device)
+    encoder = encoder_inference(device)
+    result = {
+        "machine": {
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+            "cpu_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "darla": darla.__version__,
+        },
+        "matmul_flops_per_s": matmul,
+        "encoder_inference": encoder,
+        "encoder_batch64_over_matmul": {
+            mode: encoder[f"{mode}_batch_64"]["flops_per_s"] / matmul for mode in ("eager", "compiled")
+        },
+        "pretraining_beta_vae_dae": pretraining(device),
+    }
+    out = args.out or Path(__file__).parent / "results" / f"vision_{device.type}.json"
+    write_json_atomic(out, result)
+    print(json.dumps(result, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
