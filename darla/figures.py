@@ -48,9 +48,14 @@ def _image_grid(rows: list[list[torch.Tensor]], row_labels: list[str], col_label
 
 @torch.no_grad()
 def reconstruction_grid(model: VisionModel, x: torch.Tensor, path: Path) -> Path:
-    """Originals (top row) above their reconstructions (bottom row)."""
+    """Originals above their reconstructions; for a model whose loss compares images through
+    another network (beta_vae_dae's DAE), two more rows show both as that network sees them."""
     recon = model.decode(model.encode(x))
-    fig = _image_grid([list(x), list(recon)], ["input", "reconstruction"], [], f"{model.config.variant}: reconstructions")
+    rows, labels = [list(x), list(recon)], ["input", "reconstruction"]
+    if model.compares_through:
+        rows += [list(model.seen(x)), list(model.seen(recon))]
+        labels += [f"input via\n{model.compares_through}", f"recon. via\n{model.compares_through}"]
+    fig = _image_grid(rows, labels, [], f"{model.config.variant}: reconstructions")
     return _save(fig, path)
 
 
@@ -59,7 +64,8 @@ def traversal_grid(model: VisionModel, x_ref: torch.Tensor, codes: torch.Tensor,
     """One row per latent: that latent swept over +-3 units around a real frame's code.
 
     Rows are ordered by how much each latent varies over ``codes``, at most
-    ``MAX_TRAVERSAL_ROWS`` of them.
+    ``MAX_TRAVERSAL_ROWS`` of them. Decoded images are shown as the loss sees them
+    (:meth:`~darla.models.VisionModel.seen`).
 
     The unit is the model's :meth:`~darla.models.VisionModel.latent_scale`: the prior's for a
     VAE, the latent's spread over ``codes`` otherwise.
@@ -73,9 +79,10 @@ def traversal_grid(model: VisionModel, x_ref: torch.Tensor, codes: torch.Tensor,
     for i in shown:
         z = base.repeat(n_values, 1)
         z[:, i] += offsets * scale[i]
-        rows.append(list(model.decode(z)))
+        rows.append(list(model.seen(model.decode(z))))
     cols = [f"{v:+.1f}" for v in offsets.tolist()]
-    fig = _image_grid(rows, [f"z{i}" for i in shown], cols, f"{model.config.variant}: latent traversals")
+    via = f" (via {model.compares_through})" if model.compares_through else ""
+    fig = _image_grid(rows, [f"z{i}" for i in shown], cols, f"{model.config.variant}: latent traversals{via}")
     return _save(fig, path)
 
 

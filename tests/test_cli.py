@@ -49,6 +49,10 @@ def test_pretrain_writes_checkpoint_figures_and_logs(trained: Path) -> None:
     assert (trained / "dae" / MODEL_FILE).is_file(), "the DAE is kept beside the result"
     config = json.loads((trained / CONFIG_FILE).read_text())["model"]
     assert config["beta"] == 2.0 and config["latent_dim"] == 8 and config["dae"]["variant"] == "dae"
+    from PIL import Image
+
+    # the beta_vae_dae grid has two more rows (input and reconstruction through the DAE) than the DAE's own
+    assert Image.open(trained / "reconstructions.png").height > 1.5 * Image.open(trained / "dae" / "reconstructions.png").height
     events = list((trained / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
 

@@ -114,7 +114,7 @@ def test_contractive_penalty_equals_brute_force_jacobian() -> None:
         assert jac.shape == (3, 2, 16, 16)
         brute += float(jac.pow(2).sum())
     assert float(model.jacobian_penalty(x).detach()) == pytest.approx(brute / 3, rel=1e-5)
-    assert float(model.loss(x)["contractive"]) == pytest.approx(model.config.contractive_weight * brute / 3, rel=1e-5)
+    assert float(model.loss(x)["contractive"].detach()) == pytest.approx(model.config.contractive_weight * brute / 3, rel=1e-5)
 
 
 def test_larger_beta_gives_lower_kl(rooms_dir: Path, tmp_path: Path) -> None:

@@ -29,9 +29,8 @@ class Autoencoder(TrunkModel):
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config)
-        trunk = (config.channels, config.image_size, config.conv_channels, config.hidden_dim)
-        self.encoder = Encoder(*trunk, out_dim=config.latent_dim, linear=config.linear)
-        self.decoder = Decoder(*trunk, in_dim=config.latent_dim, linear=config.linear)
+        self.encoder = Encoder(config, out_dim=config.latent_dim)
+        self.decoder = Decoder(config, in_dim=config.latent_dim)
 
     def code(self, x: torch.Tensor) -> torch.Tensor:
         """The code of images ``x`` (the encoder output, for a plain autoencoder)."""

@@ -131,6 +131,8 @@ class VisionModel(nn.Module):
     """
 
     config_class: type[VisionConfig] = VisionConfig
+    #: what the reconstruction loss compares images through, for figure labels (None: pixels)
+    compares_through: str | None = None
 
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
@@ -161,6 +163,10 @@ class VisionModel(nn.Module):
     def forward(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         """Same as :meth:`loss`, so that DistributedDataParallel's gradient hooks fire."""
         return self.loss(x, step)
+
+    def seen(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as the reconstruction loss sees them: unchanged unless ``compares_through`` is set."""
+        return images
 
     def latent_scale(self, codes: torch.Tensor) -> torch.Tensor:
         """Per-latent unit of a traversal: the spread of ``codes`` over data by default."""

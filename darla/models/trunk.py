@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from darla.models.base import TrunkConfig
+
 
 def _activation(linear: bool) -> nn.Module:
     return nn.Identity() if linear else nn.ReLU()
@@ -18,35 +20,23 @@ def feature_size(image_size: int, n_convs: int) -> int:
 class Encoder(nn.Module):
     """Image (N, C, H, W) in [0, 1] -> vector of ``out_dim`` features.
 
-    :param channels: input channels.
-    :param image_size: input side length (square images).
-    :param conv_channels: filters of each stride-2 convolution.
-    :param hidden_dim: width of the fully connected layer after the convolutions.
+    :param config: the trunk's shape (channels, image size, conv filters, FC width, linearity).
     :param out_dim: size of the output (the code, or means and log-variances).
-    :param linear: drop every nonlinearity, making the encoder a linear map.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        image_size: int,
-        conv_channels: tuple[int, ...],
-        hidden_dim: int,
-        out_dim: int,
-        linear: bool = False,
-    ) -> None:
+    def __init__(self, config: TrunkConfig, out_dim: int) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        in_ch = channels
-        for out_ch in conv_channels:
-            layers += [nn.Conv2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1), _activation(linear)]
+        in_ch = config.channels
+        for out_ch in config.conv_channels:
+            layers += [nn.Conv2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1), _activation(config.linear)]
             in_ch = out_ch
-        side = feature_size(image_size, len(conv_channels))
+        side = feature_size(config.image_size, len(config.conv_channels))
         layers += [
             nn.Flatten(),
-            nn.Linear(in_ch * side * side, hidden_dim),
-            _activation(linear),
-            nn.Linear(hidden_dim, out_dim),
+            nn.Linear(in_ch * side * side, config.hidden_dim),
+            _activation(config.linear),
+            nn.Linear(config.hidden_dim, out_dim),
         ]
         self.net = nn.Sequential(*layers)
 
@@ -60,33 +50,29 @@ class Decoder(nn.Module):
 
     The output is pre-activation on purpose: DARLA's beta-VAE_DAE compares images through the
     DAE's output *before* its final nonlinearity.
+
+    :param config: the trunk's shape, mirrored.
+    :param in_dim: size of the code.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        image_size: int,
-        conv_channels: tuple[int, ...],
-        hidden_dim: int,
-        in_dim: int,
-        linear: bool = False,
-    ) -> None:
+    def __init__(self, config: TrunkConfig, in_dim: int) -> None:
         super().__init__()
-        self.side = feature_size(image_size, len(conv_channels))
-        self.top_channels = conv_channels[-1]
-        layers: list[nn.Module] = [
-            nn.Linear(in_dim, hidden_dim),
+        linear = config.linear
+        self.side = feature_size(config.image_size, len(config.conv_channels))
+        self.top_channels = config.conv_channels[-1]
+        self.fc = nn.Sequential(
+            nn.Linear(in_dim, config.hidden_dim),
             _activation(linear),
-            nn.Linear(hidden_dim, self.top_channels * self.side * self.side),
+            nn.Linear(config.hidden_dim, self.top_channels * self.side * self.side),
             _activation(linear),
-        ]
-        widths = list(reversed(conv_channels)) + [channels]
+        )
+        widths = list(reversed(config.conv_channels)) + [config.channels]
+        layers: list[nn.Module] = []
         for i, (in_ch, out_ch) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(nn.ConvTranspose2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1))
             if i < len(widths) - 2:
                 layers.append(_activation(linear))
-        self.fc = nn.Sequential(*layers[:4])
-        self.deconv = nn.Sequential(*layers[4:])
+        self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Map codes to image logits."""

@@ -44,9 +44,8 @@ class VAE(TrunkModel):
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
-        trunk = (config.channels, config.image_size, config.conv_channels, config.hidden_dim)
-        self.encoder = Encoder(*trunk, out_dim=2 * config.latent_dim, linear=config.linear)
-        self.decoder = Decoder(*trunk, in_dim=config.latent_dim, linear=config.linear)
+        self.encoder = Encoder(config, out_dim=2 * config.latent_dim)
+        self.decoder = Decoder(config, in_dim=config.latent_dim)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Means and log-variances of q(z|x), each (N, latent_dim)."""
@@ -116,6 +115,7 @@ class BetaVAEDAE(VAE):
 
     config_class = BetaVAEDAEConfig
     config: BetaVAEDAEConfig
+    compares_through = "the DAE"
 
     def __init__(self, config: BetaVAEDAEConfig) -> None:
         if config.dae is None:
@@ -130,6 +130,14 @@ class BetaVAEDAE(VAE):
         super().train(mode)
         self.dae.eval()
         return self
+
+    def seen(self, images: torch.Tensor) -> torch.Tensor:
+        """Images passed through the frozen DAE.
+
+        The decoder is free to add detail the DAE ignores (high-frequency patterns, say), so
+        its raw output can look noisy while the DAE's view of it matches the input's.
+        """
+        return self.dae.decode(self.dae.encode(images))
 
     def reconstruction(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Per-image ||J(x_hat) - J(x)||^2 with J the frozen DAE; gradients flow only through x_hat."""
