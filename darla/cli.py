@@ -20,7 +20,7 @@ from darla.errors import DarlaError
 
 def _param_docs(cls: type) -> dict[str, str]:
     """``:param name: text`` entries of a dataclass docstring, for ``--help``."""
-    doc = re.sub(r"\s+", " ", cls.__doc__ or "")
+    doc = re.sub(r"\s+", " ", cls.__doc__ or "").replace("``", "")
     return {m[0]: m[1].strip() for m in re.findall(r":param (\w+): (.*?)(?=:param|$)", doc)}
 
 
