@@ -63,6 +63,7 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``darla`` command."""
+    from darla.collect import CollectConfig
     from darla.demo import DemoConfig
     from darla.models import VARIANTS
     from darla.train import TrainConfig
@@ -81,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-figures", action="store_true", help="skip the figures after training")
     add_dataclass_arguments(p, TrainConfig)
+
+    c = sub.add_parser("collect", help="collect frames with a random policy, as shards darla pretrain reads")
+    c.add_argument("--env", default=CollectConfig.env, metavar="ID", help="Gymnasium id (default: %(default)s)")
+    c.add_argument("--domain", action="append", default=[], metavar="NAME_OR_GROUP_OR_JSON",
+                   help="a preset, a group or a JSON domain file; repeat for several (default: the env's own)")
+    c.add_argument("--out", required=True, type=Path, help="folder for the shards and manifest.json")
+    add_dataclass_arguments(c, CollectConfig, skip=("env", "domains"))
 
     d = sub.add_parser("demo", help="the quick demo: make frames, pretrain beta_vae_dae, write figures")
     add_dataclass_arguments(d, DemoConfig)
@@ -102,6 +110,15 @@ def _pretrain(args: argparse.Namespace) -> Path:
     return args.out
 
 
+def _collect(args: argparse.Namespace) -> Path:
+    from darla.collect import CollectConfig, collect
+
+    cfg = CollectConfig(env=args.env, domains=tuple(args.domain), **{
+        k: v for k, v in vars(dataclass_from_args(CollectConfig, args)).items() if k not in ("env", "domains")
+    })
+    return collect(cfg, args.out)
+
+
 def _demo(args: argparse.Namespace) -> Path:
     from darla.demo import DemoConfig, run_demo
 
@@ -113,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``darla`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        out = {"pretrain": _pretrain, "demo": _demo}[args.command](args)
+        out = {"pretrain": _pretrain, "collect": _collect, "demo": _demo}[args.command](args)
     except DarlaError as exc:
         print(f"darla: error: {exc}", file=sys.stderr)
         return 2

@@ -1,1 +1,25 @@
-"""Environments whose look is a parameter, registered with Gymnasium under ``darla/``."""
+"""Environments whose look is a parameter, registered with Gymnasium under ``darla/``.
+
+Importing this package registers:
+
+- ``darla/SeekAvoid2D-v0``: DARLA's seek-and-avoid room task drawn by a NumPy raycaster
+  (no OpenGL; the default env of the demo and the tests);
+- ``darla/SeekAvoid-v0``: the same task drawn in 3D by MiniWorld (extra ``miniworld``);
+- ``darla/ReacherPixels-v0``: MuJoCo Reacher seen as 64x64 pixels (extra ``mujoco``).
+
+Each takes ``domain=``: a preset or group name, a JSON file, a dict or a Domain.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+_ENVS = {
+    "darla/SeekAvoid2D-v0": ("envs.seek_avoid_2d:SeekAvoid2DEnv", 200),
+    "darla/SeekAvoid-v0": ("envs.seek_avoid_3d:SeekAvoid3DEnv", 200),
+    "darla/ReacherPixels-v0": ("envs.reacher_pixels:ReacherPixelsEnv", 50),
+}
+
+for _id, (_entry, _steps) in _ENVS.items():
+    if _id not in registry:
+        register(id=_id, entry_point=_entry, max_episode_steps=_steps)
+
+ENV_IDS = tuple(_ENVS)

@@ -1,0 +1,260 @@
+"""SeekAvoid: DARLA's DeepMind Lab task at small scale, independent of how it is drawn.
+
+A square room holds good and bad objects; walking into one picks it up (+1 good, -1 bad).
+Which objects look good or bad depends on the domain's object set; the room's colours and
+textures are the rest of its look. The task state and its dynamics live here; renderers (pure
+NumPy, MiniWorld) only draw a state in a domain, so every renderer runs the identical task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from darla.errors import DarlaError
+from envs.domains import TEXTURES, Domain, DomainCatalogue, DomainSpec, choice, colour
+
+#: object set -> (good kind, bad kind); DMLab-30's rooms_collect_good_objects uses two such sets
+OBJECT_SETS: dict[str, tuple[str, str]] = {"A": ("can", "hat"), "B": ("balloon", "cake")}
+OBJECT_KINDS = ("can", "hat", "balloon", "cake")
+TURN_LEFT, TURN_RIGHT, FORWARD = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SeekAvoidDomain(Domain):
+    """The look of a SeekAvoid room.
+
+    :param wall_colour: colour of the walls.
+    :param floor_colour: colour of the floor.
+    :param wall_texture: pattern on the walls.
+    :param floor_texture: pattern on the floor.
+    :param object_set: which kinds of object are good and bad (``A``: can good, hat bad;
+        ``B``: balloon good, cake bad).
+    """
+
+    wall_colour: str = colour("green")
+    floor_colour: str = colour("orange")
+    wall_texture: str = choice("plain", TEXTURES)
+    floor_texture: str = choice("plain", TEXTURES)
+    object_set: str = choice("A", tuple(OBJECT_SETS))
+
+
+def _room(name: str, object_set: str, style: str) -> SeekAvoidDomain:
+    walls, floor = {"default": ("green", "orange"), "alternate": ("red", "blue")}[style]
+    return SeekAvoidDomain(name=name, wall_colour=walls, floor_colour=floor, object_set=object_set)
+
+
+CATALOGUE = DomainCatalogue(
+    SeekAvoidDomain,
+    presets={
+        name: _room(name, *name.split("_"))
+        for name in ("A_default", "B_default", "B_alternate", "A_alternate")
+    },
+    # DARLA's protocol: train on three combinations, hold out object set A in the alternate room
+    groups={"train": ("A_default", "B_default", "B_alternate"), "target": ("A_alternate",)},
+)
+
+
+@dataclass
+class SeekAvoidConfig:
+    """Geometry and rules of the task (the same for every domain and renderer).
+
+    :param room_size: side of the square room (world units).
+    :param n_good: good objects per episode.
+    :param n_bad: bad objects per episode.
+    :param max_pickups: the episode terminates after this many pickups (or when none is left).
+    :param turn: radians turned by a turn action.
+    :param step: distance walked by a forward action.
+    :param pickup_radius: an object this close to the agent is picked up.
+    :param agent_radius: closest the agent gets to a wall.
+    """
+
+    room_size: float = 8.0
+    n_good: int = 3
+    n_bad: int = 3
+    max_pickups: int = 3
+    turn: float = np.pi / 8
+    step: float = 0.4
+    pickup_radius: float = 0.6
+    agent_radius: float = 0.3
+
+
+@dataclass
+class SeekAvoidState:
+    """Where everything is: the task factors of one moment.
+
+    :param agent: agent position (x, y).
+    :param heading: agent heading in radians (0 looks along +x).
+    :param objects: object positions (n, 2).
+    :param good: whether each object is a good one.
+    :param present: whether each object is still in the room.
+    """
+
+    agent: np.ndarray
+    heading: float
+    objects: np.ndarray
+    good: np.ndarray
+    present: np.ndarray
+
+    def factors(self) -> np.ndarray:
+        """Flat vector: agent x, y, heading, then per object x, y, good, present."""
+        per_object = np.column_stack([self.objects, self.good, self.present]).ravel()
+        return np.concatenate([self.agent, [self.heading], per_object]).astype(np.float32)
+
+    @classmethod
+    def from_factors(cls, values: np.ndarray, n_objects: int) -> "SeekAvoidState":
+        """Inverse of :meth:`factors`."""
+        values = np.asarray(values, dtype=np.float64)
+        objs = values[3 : 3 + 4 * n_objects].reshape(n_objects, 4)
+        return cls(values[:2].copy(), float(values[2]), objs[:, :2].copy(), objs[:, 2] > 0.5, objs[:, 3] > 0.5)
+
+    @staticmethod
+    def factor_names(n_objects: int) -> list[str]:
+        """Names of the entries of :meth:`factors`."""
+        return ["agent_x", "agent_y", "heading"] + [f"object{i}_{k}" for i in range(n_objects) for k in ("x", "y", "good", "present")]
+
+
+class Renderer(Protocol):
+    """Draws a state in a domain as a uint8 frame (size, size, 3)."""
+
+    def render(self, state: SeekAvoidState, domain: SeekAvoidDomain) -> np.ndarray:
+        """Return the frame."""
+        ...
+
+
+class SeekAvoidEnv(gym.Env):
+    """The SeekAvoid task drawn by a renderer; subclasses choose the renderer.
+
+    Observations are uint8 frames (size, size, 3); actions: 0 turn left, 1 turn right, 2 forward.
+    ``info["factors"]`` holds the ground-truth factors (task state, then domain), named by
+    :meth:`factor_names`; :meth:`render_factors` draws the frame of any factor vector.
+
+    :param domain: a preset or group name, a JSON path, a dict, a :class:`SeekAvoidDomain`, or a
+        list of these; with several, one is drawn per episode.
+    :param config: task geometry and rules.
+    :param size: side of the square frames.
+    :param render_mode: ``"rgb_array"`` or None.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    catalogue = CATALOGUE
+
+    def __init__(
+        self,
+        domain: DomainSpec = "A_default",
+        config: SeekAvoidConfig | None = None,
+        size: int = 64,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise DarlaError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
+        self.domains = self.catalogue.resolve(domain)
+        self.domain = self.domains[0]
+        self.config = config or SeekAvoidConfig()
+        self.size = size
+        self.render_mode = render_mode
+        self.renderer = self.make_renderer()
+        self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
+        self.action_space = gym.spaces.Discrete(3)
+        self.state: SeekAvoidState | None = None
+        self.pickups = 0
+        self._domain_rng = np.random.default_rng()
+
+    def make_renderer(self) -> Renderer:
+        """The renderer this env draws with."""
+        raise NotImplementedError
+
+    @property
+    def n_objects(self) -> int:
+        """Object slots per episode."""
+        return self.config.n_good + self.config.n_bad
+
+    def factor_names(self) -> list[str]:
+        """Names of the entries of ``info["factors"]``."""
+        return SeekAvoidState.factor_names(self.n_objects) + SeekAvoidDomain.factor_names()
+
+    def _info(self) -> dict[str, Any]:
+        assert self.state is not None
+        return {
+            "factors": np.concatenate([self.state.factors(), self._domain_factors]),
+            "domain": self.domain.name,
+            "pickups": self.pickups,
+        }
+
+    def _place(self) -> SeekAvoidState:
+        cfg = self.config
+        rng = self.np_random
+        margin = cfg.agent_radius + 0.2
+        agent = rng.uniform(margin, cfg.room_size - margin, size=2)
+        objects: list[np.ndarray] = []
+        while len(objects) < self.n_objects:
+            p = rng.uniform(margin, cfg.room_size - margin, size=2)
+            # keep objects apart and out of immediate reach, so no pickup is free
+            if np.linalg.norm(p - agent) > 2 * cfg.pickup_radius and all(np.linalg.norm(p - q) > 1.0 for q in objects):
+                objects.append(p)
+        good = np.arange(self.n_objects) < cfg.n_good
+        return SeekAvoidState(agent, float(rng.uniform(-np.pi, np.pi)), np.array(objects), good, np.ones(self.n_objects, bool))
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode: draw the domain (from its own generator, so the task's random
+        stream is the same in every domain), then the agent and objects."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self._domain_rng = np.random.default_rng([seed, 1])
+        self.domain = self.domains[int(self._domain_rng.integers(len(self.domains)))]
+        self._domain_factors = self.domain.factors()
+        self.state = self._place()
+        self.pickups = 0
+        return self._observe(), self._info()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Turn or walk, then pick up whatever is within reach."""
+        if self.state is None:
+            raise DarlaError("step() called before reset(): call env.reset() first")
+        if np.ndim(action) != 0 or action not in (TURN_LEFT, TURN_RIGHT, FORWARD):
+            raise DarlaError(f"invalid action {action!r}: use 0 (turn left), 1 (turn right) or 2 (forward)")
+        cfg, s = self.config, self.state
+        action = int(action)
+        if action == TURN_LEFT:
+            s.heading = float((s.heading + cfg.turn + np.pi) % (2 * np.pi) - np.pi)
+        elif action == TURN_RIGHT:
+            s.heading = float((s.heading - cfg.turn + np.pi) % (2 * np.pi) - np.pi)
+        else:
+            move = cfg.step * np.array([np.cos(s.heading), np.sin(s.heading)])
+            s.agent = np.clip(s.agent + move, cfg.agent_radius, cfg.room_size - cfg.agent_radius)
+        reached = s.present & (((s.objects - s.agent) ** 2).sum(axis=1) < cfg.pickup_radius**2)
+        reward = float(np.where(s.good[reached], 1.0, -1.0).sum())
+        s.present = s.present & ~reached
+        self.pickups += int(reached.sum())
+        terminated = self.pickups >= cfg.max_pickups or not s.present.any()
+        return self._observe(), reward, terminated, False, self._info()
+
+    def _observe(self) -> np.ndarray:
+        assert self.state is not None
+        return self.renderer.render(self.state, self.domain)
+
+    def render(self) -> np.ndarray | None:
+        """The current frame (the observation), for ``render_mode="rgb_array"``."""
+        if self.render_mode != "rgb_array" or self.state is None:
+            return None
+        return self._observe()
+
+    def render_factors(self, factors: np.ndarray) -> np.ndarray:
+        """The frame for a factor vector laid out as ``info["factors"]``."""
+        n_task = 3 + 4 * self.n_objects
+        factors = np.asarray(factors)
+        if factors.shape != (len(self.factor_names()),):
+            raise DarlaError(f"expected {len(self.factor_names())} factors ({', '.join(self.factor_names())}), got shape {factors.shape}")
+        state = SeekAvoidState.from_factors(factors[:n_task], self.n_objects)
+        domain = SeekAvoidDomain.from_factors(factors[n_task:], name="from_factors")
+        return self.renderer.render(state, domain)
+
+
+def kinds_of(state: SeekAvoidState, domain: SeekAvoidDomain) -> list[str]:
+    """The kind of each object (can, hat, balloon or cake) in this domain."""
+    good_kind, bad_kind = OBJECT_SETS[domain.object_set]
+    return [good_kind if g else bad_kind for g in state.good]
+

@@ -1,0 +1,93 @@
+"""Frame collection: shards with factors and domain ids, a manifest, resumable, loadable by pretrain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from darla.cli import main
+from darla.collect import CollectConfig, collect
+from darla.frames import FrameDataset
+from test_cli import SMALL_FLAGS, assert_one_line_error
+
+
+def test_collect_writes_shards_and_manifest(tmp_path: Path) -> None:
+    cfg = CollectConfig(domains=("train",), frames=1100, shard_size=500, seed=1)
+    collect(cfg, tmp_path / "c")
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["frames"] == 1100 and [s["frames"] for s in manifest["shards"]] == [500, 500, 100]
+    assert [d["name"] for d in manifest["domains"]] == ["A_default", "B_default", "B_alternate"]
+    shard = np.load(tmp_path / "c" / "shard_00000.npz")
+    assert shard["frames"].shape == (500, 64, 64, 3) and shard["frames"].dtype == np.uint8
+    assert shard["factors"].shape == (500, len(manifest["factor_names"]))
+    shards = [np.load(tmp_path / "c" / s["file"]) for s in manifest["shards"]]
+    domain = np.concatenate([s["domain"] for s in shards])
+    factors = np.concatenate([s["factors"] for s in shards])
+    assert set(np.unique(domain)) == {0, 1, 2}, "a domain is drawn per episode"
+    # the domain id agrees with the domain factors recorded beside each frame
+    look = [manifest["factor_names"].index(name) for name in ("wall_colour", "object_set")]
+    assert all(len({tuple(f) for f in factors[domain == d][:, look]}) == 1 for d in range(3))
+    assert FrameDataset(tmp_path / "c").frame_shape == (64, 64, 3)
+
+
+def test_interrupted_collection_resumes_to_the_same_data(tmp_path: Path) -> None:
+    cfg = CollectConfig(domains=("A_default",), frames=900, shard_size=300, seed=2)
+    collect(cfg, tmp_path / "whole")
+    collect(cfg, tmp_path / "cut")
+    (tmp_path / "cut" / "shard_00001.npz").unlink()
+    (tmp_path / "cut" / "manifest.json").unlink()
+    kept = (tmp_path / "cut" / "shard_00000.npz").stat().st_mtime_ns
+    collect(cfg, tmp_path / "cut")
+    assert (tmp_path / "cut" / "shard_00000.npz").stat().st_mtime_ns == kept, "finished shards are not rewritten"
+    for i in range(3):
+        a, b = (np.load(tmp_path / run / f"shard_{i:05d}.npz") for run in ("whole", "cut"))
+        assert np.array_equal(a["frames"], b["frames"]) and np.array_equal(a["factors"], b["factors"])
+    whole = json.loads((tmp_path / "whole" / "manifest.json").read_text())["shards"]
+    assert json.loads((tmp_path / "cut" / "manifest.json").read_text())["shards"] == whole
+
+
+def test_parallel_workers_give_the_same_shards(tmp_path: Path) -> None:
+    one = CollectConfig(frames=400, shard_size=200, seed=3)
+    two = CollectConfig(frames=400, shard_size=200, seed=3, workers=2)
+    collect(one, tmp_path / "one")
+    collect(two, tmp_path / "two")
+    for i in range(2):
+        assert np.array_equal(np.load(tmp_path / "one" / f"shard_{i:05d}.npz")["frames"],
+                              np.load(tmp_path / "two" / f"shard_{i:05d}.npz")["frames"])
+
+
+def test_collected_frames_pretrain(tmp_path: Path, capsys) -> None:
+    assert main(["collect", "--domain", "train", "--domain", "target", "--frames", "300", "--shard-size", "150",
+                 "--out", str(tmp_path / "frames")]) == 0
+    assert "outputs in" in capsys.readouterr().out
+    assert main(["pretrain", "--model", "vae", "--data", str(tmp_path / "frames"), "--out", str(tmp_path / "vae"),
+                 "--steps", "3", "--batch-size", "8", "--device", "cpu", "--no-figures", *SMALL_FLAGS]) == 0
+    config = json.loads((tmp_path / "vae" / "config.json").read_text())
+    assert config["model"]["image_size"] == 64 and config["data"]["frames"] == 300
+
+
+def test_changed_settings_are_refused(tmp_path: Path, capsys) -> None:
+    collect(CollectConfig(frames=50, shard_size=50), tmp_path / "c")
+    code = main(["collect", "--frames", "60", "--shard-size", "50", "--out", str(tmp_path / "c")])
+    assert_one_line_error(code, capsys.readouterr().err, "other settings (frames)")
+
+
+def test_domains_on_an_env_without_them(tmp_path: Path, capsys) -> None:
+    code = main(["collect", "--env", "CartPole-v1", "--domain", "train", "--frames", "5", "--out", str(tmp_path / "c")])
+    assert_one_line_error(code, capsys.readouterr().err, "CartPole-v1 has no domains")
+
+
+def test_generic_pixel_env_collects(tmp_path: Path) -> None:
+    collect(CollectConfig(env="CartPole-v1", frames=120, shard_size=60), tmp_path / "c")
+    shard = np.load(tmp_path / "c" / "shard_00000.npz")
+    assert shard["frames"].shape == (60, 64, 64, 3) and shard["factors"].shape == (60, 0)
+    assert len({f.tobytes() for f in shard["frames"]}) > 30
+
+
+@pytest.mark.parametrize("bad", [{"frames": 0}, {"workers": 0}])
+def test_bad_collect_settings(bad: dict) -> None:
+    with pytest.raises(Exception, match="must be at least 1"):
+        CollectConfig(**bad)
