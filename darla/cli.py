@@ -43,8 +43,10 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, skip: Se
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
-    """Build ``cls`` from the options that :func:`add_dataclass_arguments` added."""
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
+    """Build ``cls`` from the parsed options named after its fields; an option left unset (None)
+    keeps the field's default, and a list becomes the field's tuple."""
+    values = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None})
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -84,15 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_arguments(p, TrainConfig)
 
     c = sub.add_parser("collect", help="collect frames with a random policy, as shards darla pretrain reads")
-    c.add_argument("--env", default=CollectConfig.env, metavar="ID", help="Gymnasium id (default: %(default)s)")
-    c.add_argument("--domain", action="append", default=[], metavar="NAME_OR_GROUP_OR_JSON",
-                   help="a preset, a group or a JSON domain file; repeat for several (default: the env's own)")
     c.add_argument("--out", required=True, type=Path, help="folder for the shards and manifest.json")
-    add_dataclass_arguments(c, CollectConfig, skip=("env", "domains"))
+    _add_domain_argument(c)
+    add_dataclass_arguments(c, CollectConfig, skip=("domains",))
 
-    d = sub.add_parser("demo", help="the quick demo: make frames, pretrain beta_vae_dae, write figures")
-    add_dataclass_arguments(d, DemoConfig)
+    d = sub.add_parser("demo", help="the quick demo: collect frames, pretrain beta_vae_dae, write figures")
+    _add_domain_argument(d)
+    add_dataclass_arguments(d, DemoConfig, skip=("domains",))
     return parser
+
+
+def _add_domain_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--domain", action="append", dest="domains", metavar="NAME_OR_GROUP_OR_JSON",
+                        help="a preset, a group or a JSON domain file; repeat for several")
 
 
 def _pretrain(args: argparse.Namespace) -> Path:
@@ -113,10 +119,7 @@ def _pretrain(args: argparse.Namespace) -> Path:
 def _collect(args: argparse.Namespace) -> Path:
     from darla.collect import CollectConfig, collect
 
-    cfg = CollectConfig(env=args.env, domains=tuple(args.domain), **{
-        k: v for k, v in vars(dataclass_from_args(CollectConfig, args)).items() if k not in ("env", "domains")
-    })
-    return collect(cfg, args.out)
+    return collect(dataclass_from_args(CollectConfig, args), args.out)
 
 
 def _demo(args: argparse.Namespace) -> Path:

@@ -1,15 +1,13 @@
-"""The quick demo pipeline: make frames, pretrain DARLA's beta-VAE_DAE, write its figures."""
+"""The quick demo pipeline: collect frames in the built-in default env, pretrain DARLA's
+beta-VAE_DAE on them, write its figures."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from darla.files import atomic_path
+from darla.collect import CollectConfig, collect
 from darla.models import VisionModel, make_config
-from darla.synthetic import make_rooms
 from darla.train import TrainConfig, pretrain
 
 
@@ -18,7 +16,9 @@ class DemoConfig:
     """Size of the demo run.
 
     :param out: folder for everything the demo writes.
-    :param frames: frames to generate.
+    :param env: the env whose frames are collected.
+    :param domains: domains the frames come from (DARLA: the training domains only).
+    :param frames: frames to collect with a random policy.
     :param steps: beta-VAE training steps.
     :param teacher_steps: DAE training steps.
     :param batch_size: frames per step.
@@ -27,22 +27,14 @@ class DemoConfig:
     """
 
     out: str = "runs/demo"
-    frames: int = 5000
+    env: str = "darla/SeekAvoid2D-v0"
+    domains: tuple[str, ...] = ("train",)
+    frames: int = 10_000
     steps: int = 1500
     teacher_steps: int = 800
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"
-
-
-def write_frames(folder: Path, n: int, seed: int) -> Path:
-    """Generate ``n`` room frames (with their factors) into ``folder/rooms.npz`` unless present."""
-    path = folder / "rooms.npz"
-    if not path.is_file():
-        frames, factors = make_rooms(n, seed=seed)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, frames=frames, factors=factors)
-    return path
 
 
 def run_demo(cfg: DemoConfig) -> tuple[Path, VisionModel]:
@@ -51,7 +43,7 @@ def run_demo(cfg: DemoConfig) -> tuple[Path, VisionModel]:
     :return: the beta-VAE_DAE checkpoint folder and the trained model.
     """
     out = Path(cfg.out)
-    write_frames(out / "frames", cfg.frames, cfg.seed)
+    frames = collect(CollectConfig(env=cfg.env, domains=cfg.domains, frames=cfg.frames, seed=cfg.seed), out / "frames")
     train = TrainConfig(
         steps=cfg.steps,
         teacher_steps=cfg.teacher_steps,
@@ -61,5 +53,5 @@ def run_demo(cfg: DemoConfig) -> tuple[Path, VisionModel]:
         checkpoint_every=250,
     )
     ckpt = out / "beta_vae_dae"
-    model = pretrain(make_config("beta_vae_dae"), train, out / "frames", ckpt, resume=True)
+    model = pretrain(make_config("beta_vae_dae"), train, frames, ckpt, resume=True)
     return ckpt, model

@@ -1,0 +1,93 @@
+"""Environment throughput in one run: steps/s of each darla env and of the frame collector,
+with MiniGrid's RGB env (MiniGrid-Empty-8x8-v0, RGBImgObsWrapper, tile 8: 64x64) as the reference.
+
+Usage: python benchmarks/bench_envs.py [--steps 3000] [--out benchmarks/results/envs.json]
+Target: darla/SeekAvoid2D-v0 steps at least 3x as fast as the MiniGrid reference.
+Envs whose extra is not installed (miniworld, mujoco) are reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import envs
+from darla.collect import CollectConfig, collect
+from darla.files import write_json_atomic
+from envs.pixels import make_pixel_env
+
+
+def steps_per_second(make: Callable[[], gym.Env], steps: int) -> float:
+    """Random-action steps/s, resets included, after one warm-up episode start."""
+    env = make()
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps / elapsed
+
+
+def minigrid_reference() -> gym.Env:
+    """MiniGrid's 8x8 empty room rendered as a 64x64 RGB image."""
+    import minigrid  # noqa: F401  (registers the MiniGrid ids)
+    from minigrid.wrappers import RGBImgObsWrapper
+
+    return RGBImgObsWrapper(gym.make("MiniGrid-Empty-8x8-v0"), tile_size=8)
+
+
+def main() -> None:
+    """Measure every env and the collector; write one JSON file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "envs.json")
+    args = parser.parse_args()
+    candidates: dict[str, Callable[[], gym.Env]] = {
+        "MiniGrid-Empty-8x8-v0 (RGBImgObsWrapper, 64x64)": minigrid_reference,
+        "darla/SeekAvoid2D-v0 (train group)": lambda: gym.make("darla/SeekAvoid2D-v0", domain="train"),
+        "darla/SeekAvoid2D-v0 (textured domain)": lambda: gym.make(
+            "darla/SeekAvoid2D-v0", domain={"wall_texture": "checker", "floor_texture": "noise"}
+        ),
+        "darla/SeekAvoid-v0 (MiniWorld, train group)": lambda: gym.make("darla/SeekAvoid-v0", domain="train"),
+        "darla/ReacherPixels-v0 (train group)": lambda: gym.make("darla/ReacherPixels-v0", domain="train"),
+        "CartPole-v1 via PixelObservation": lambda: make_pixel_env("CartPole-v1"),
+    }
+    results: dict[str, object] = {}
+    for name, make in candidates.items():
+        try:
+            results[name] = steps_per_second(make, args.steps)
+        except Exception as exc:  # an optional extra that is missing here is reported, not fatal
+            results[name] = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        print(f"{name}: {results[name]}")
+    reference = results["MiniGrid-Empty-8x8-v0 (RGBImgObsWrapper, 64x64)"]
+    seek = results["darla/SeekAvoid2D-v0 (train group)"]
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = 4 * args.steps
+        start = time.perf_counter()
+        collect(CollectConfig(domains=("train",), frames=frames, shard_size=1000), Path(tmp) / "c")
+        collector = frames / (time.perf_counter() - start)
+    report = {
+        "steps_per_second": results,
+        "collector_frames_per_second (SeekAvoid2D, 1 worker)": collector,
+        "seekavoid2d_over_minigrid": seek / reference if isinstance(seek, float) and isinstance(reference, float) else None,
+        "steps": args.steps,
+        "env_ids": list(envs.ENV_IDS),
+    }
+    write_json_atomic(args.out, report)
+    print(json.dumps(report, indent=2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
