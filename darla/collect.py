@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+import envs
 from darla import __version__
 from darla.errors import DarlaError
 from darla.files import atomic_path, write_json_atomic
@@ -52,19 +52,6 @@ class CollectConfig:
         self.domains = tuple(str(d) for d in self.domains)
 
 
-def make_env(env_id: str, domains: tuple[str, ...] = ()) -> gym.Env:
-    """An env of ``env_id`` in ``domains``: a darla env with its domains, or a pixel-adapted one."""
-    import envs
-
-    if env_id in envs.ENV_IDS:
-        return gym.make(env_id, **({"domain": list(domains)} if domains else {}))
-    if domains:
-        raise DarlaError(f"{env_id} has no domains; --domain works with {', '.join(envs.ENV_IDS)}")
-    from envs.pixels import make_pixel_env
-
-    return make_pixel_env(env_id)
-
-
 def _shard_name(index: int) -> str:
     return f"shard_{index:05d}.npz"
 
@@ -73,7 +60,7 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     """Collect shard ``index`` (a pure function of the config and index), write it atomically,
     and return its frame count."""
     n = min(cfg.shard_size, cfg.frames - index * cfg.shard_size)
-    env = make_env(cfg.env, cfg.domains)
+    env = envs.make(cfg.env, cfg.domains)
     seeds = np.random.SeedSequence([cfg.seed, index]).generate_state(2)
     env.action_space.seed(int(seeds[1]))
     obs, info = env.reset(seed=int(seeds[0]))
@@ -104,7 +91,7 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
 
 def _describe(cfg: CollectConfig) -> dict[str, Any]:
     """Facts about the env the manifest records: frame shape, factor names, domain names."""
-    env = make_env(cfg.env, cfg.domains)
+    env = envs.make(cfg.env, cfg.domains)
     obs, _ = env.reset(seed=cfg.seed)
     unwrapped = env.unwrapped
     description = {

@@ -10,7 +10,12 @@ Importing this package registers:
 Each takes ``domain=``: a preset or group name, a JSON file, a dict or a Domain.
 """
 
+from collections.abc import Sequence
+
+import gymnasium as gym
 from gymnasium.envs.registration import register, registry
+
+from darla.errors import DarlaError
 
 _ENVS = {
     "darla/SeekAvoid2D-v0": ("envs.seek_avoid_2d:SeekAvoid2DEnv", 200),
@@ -23,3 +28,21 @@ for _id, (_entry, _steps) in _ENVS.items():
         register(id=_id, entry_point=_entry, max_episode_steps=_steps)
 
 ENV_IDS = tuple(_ENVS)
+
+
+def make(env_id: str, domains: Sequence[str] = (), **kwargs: object) -> gym.Env:
+    """An env of ``env_id`` with uint8 frame observations, in ``domains``.
+
+    :param env_id: a ``darla/`` id (which takes domains), or any Gymnasium id with an
+        ``rgb_array`` renderer, adapted to 64x64 pixels.
+    :param domains: presets, groups or JSON domain files; empty means the env's default.
+    :param kwargs: passed to ``gymnasium.make``.
+    :return: the env.
+    """
+    if env_id in ENV_IDS:
+        return gym.make(env_id, **({"domain": list(domains)} if domains else {}), **kwargs)
+    if domains:
+        raise DarlaError(f"{env_id} has no domains; domains work with {', '.join(ENV_IDS)}")
+    from envs.pixels import make_pixel_env
+
+    return make_pixel_env(env_id, **kwargs)
