@@ -1,1 +1,10 @@
-"""stable-baselines3 agent factories and their YAML hyperparameters."""
+"""stable-baselines3 agent factories and their YAML hyperparameters (rl-baselines3-zoo style).
+
+``hyperparams(algo, env_id, mode)`` reads ``agents/hyperparams/<algo>.yml``; ``make_agent``
+builds PPO, DQN or SAC on latent codes (``latent``), raw frames (``pixels``) or augmented
+frames (``pixels_aug``).
+"""
+
+from agents.factory import ALGORITHMS, MODES, hyperparams, make_agent
+
+__all__ = ["ALGORITHMS", "MODES", "hyperparams", "make_agent"]

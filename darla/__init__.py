@@ -9,5 +9,21 @@ __version__ = "0.1.0"
 from darla.checkpoint import load_vision, save_vision  # noqa: E402
 from darla.errors import DarlaError  # noqa: E402
 from darla.models import VARIANTS, VisionModel, build_model, make_config  # noqa: E402
+from darla.wrappers import LatentObservation, VecLatentObservation  # noqa: E402
+from darla.extractor import DarlaExtractor  # noqa: E402
+from darla.agent import load_agent  # noqa: E402
 
-__all__ = ["DarlaError", "VARIANTS", "VisionModel", "__version__", "build_model", "load_vision", "make_config", "save_vision"]
+__all__ = [
+    "DarlaError",
+    "DarlaExtractor",
+    "LatentObservation",
+    "VARIANTS",
+    "VecLatentObservation",
+    "VisionModel",
+    "__version__",
+    "build_model",
+    "load_agent",
+    "load_vision",
+    "make_config",
+    "save_vision",
+]

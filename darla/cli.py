@@ -65,6 +65,7 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``darla`` command."""
+    from darla.agent import AgentConfig
     from darla.collect import CollectConfig
     from darla.demo import DemoConfig
     from darla.models import VARIANTS
@@ -89,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, type=Path, help="folder for the shards and manifest.json")
     _add_domain_argument(c)
     add_dataclass_arguments(c, CollectConfig, skip=("domains",))
+
+    t = sub.add_parser("train", help="train a stable-baselines3 agent on a wrapped env in the source domains")
+    t.add_argument("--out", required=True, type=Path, help="the agent folder")
+    _add_domain_argument(t)
+    inputs = t.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--vision", metavar="CKPT", help="learn on this vision model's codes (the DARLA agent)")
+    inputs.add_argument("--pixels", dest="mode", action="store_const", const="pixels", help="learn on raw frames (CnnPolicy)")
+    inputs.add_argument("--pixels-aug", dest="mode", action="store_const", const="pixels_aug",
+                        help="learn on frames randomly shifted and colour-jittered during updates")
+    add_dataclass_arguments(t, AgentConfig, skip=("domains", "vision", "mode"))
 
     d = sub.add_parser("demo", help="the quick demo: collect frames, pretrain beta_vae_dae, write figures")
     _add_domain_argument(d)
@@ -122,6 +133,15 @@ def _collect(args: argparse.Namespace) -> Path:
     return collect(dataclass_from_args(CollectConfig, args), args.out)
 
 
+def _train(args: argparse.Namespace) -> Path:
+    from darla.agent import AgentConfig, train_agent
+
+    if args.vision is not None:
+        args.mode = "latent"
+    train_agent(dataclass_from_args(AgentConfig, args), args.out)
+    return args.out
+
+
 def _demo(args: argparse.Namespace) -> Path:
     from darla.demo import DemoConfig, run_demo
 
@@ -133,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``darla`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        out = {"pretrain": _pretrain, "collect": _collect, "demo": _demo}[args.command](args)
+        out = {"pretrain": _pretrain, "collect": _collect, "train": _train, "demo": _demo}[args.command](args)
     except DarlaError as exc:
         print(f"darla: error: {exc}", file=sys.stderr)
         return 2

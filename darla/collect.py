@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from tqdm.auto import tqdm
 import envs
 from darla import __version__
 from darla.errors import DarlaError
-from darla.files import atomic_path, write_json_atomic
+from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.frames import MANIFEST
 
 RUN_FILE = "collect.json"
@@ -115,17 +114,9 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
     :return: ``out``.
     """
     out = Path(out)
-    record = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    run_file = out / RUN_FILE
-    if run_file.is_file():
-        before = json.loads(run_file.read_text())
-        if before != record:
-            changed = sorted(k for k in record if before.get(k) != record[k])
-            raise DarlaError(f"{out} holds a collection with other settings ({', '.join(changed)}); use the same flags or another --out")
-    elif out.exists() and any(out.iterdir()):
-        raise DarlaError(f"{out} already holds files that are not a collection: choose another --out")
+    record = dataclasses.asdict(cfg)
     description = _describe(cfg)
-    write_json_atomic(run_file, record)
+    claim_run_folder(out, RUN_FILE, record, resume=True)
     n_shards = -(-cfg.frames // cfg.shard_size)
     todo = [i for i in range(n_shards) if not (out / _shard_name(i)).is_file()]
     done_frames = sum(min(cfg.shard_size, cfg.frames - i * cfg.shard_size) for i in range(n_shards) if i not in todo)
@@ -146,6 +137,12 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
             shards.append({"file": path.name, "frames": len(shard["frames"]), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
     write_json_atomic(
         out / MANIFEST,
-        {"darla_version": __version__, "config": record, **description, "frames": sum(s["frames"] for s in shards), "shards": shards},
+        {
+            "darla_version": __version__,
+            "config": record,
+            **description,
+            "frames": sum(s["frames"] for s in shards),
+            "shards": shards,
+        },
     )
     return out

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from darla.errors import DarlaError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -42,3 +44,30 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def claim_run_folder(out: Path, run_file: str, record: dict[str, Any], *, resume: bool, key: str | None = None) -> None:
+    """Make ``out`` this run's folder, refusing to mix two runs in one.
+
+    A folder that holds ``run_file`` continues (when ``resume``) only if the recorded settings
+    match ``record`` (its ``key`` section, if given); any other non-empty folder is refused.
+    The record is then written, to check the next continuation against.
+
+    :param out: the run folder.
+    :param run_file: name of the record file inside it.
+    :param record: JSON-ready description of this run.
+    :param resume: whether this run may continue one already in ``out``.
+    :param key: the section of the record that must match; None compares all of it.
+    """
+    path = out / run_file
+    now = json.loads(json.dumps(record))
+    if resume and path.is_file():
+        before = json.loads(path.read_text())
+        before, now_part = (before.get(key, {}), now[key]) if key else (before, now)
+        if before != now_part:
+            diff = sorted(k for k in set(before) | set(now_part) if before.get(k) != now_part.get(k))
+            raise DarlaError(f"{out} holds a run with other settings ({', '.join(diff)}); use the same flags or another --out")
+    elif out.exists() and any(out.iterdir()):
+        hint = "pass --resume to continue that run, or choose" if not path.is_file() or not resume else "choose"
+        raise DarlaError(f"{out} already holds files: {hint} another --out")
+    write_json_atomic(path, record)

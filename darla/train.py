@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
 from darla.device import resolve_device
 from darla.errors import DarlaError
-from darla.files import write_json_atomic
+from darla.files import claim_run_folder, write_json_atomic
 from darla.figures import write_figures
 from darla.frames import FrameDataset
 from darla.models import VisionConfig, VisionModel, build_model, frames_to_tensor, get_variant, make_config
@@ -211,20 +211,6 @@ def _log(writer: SummaryWriter, bar: tqdm, terms: dict[str, torch.Tensor], step:
     bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items()}, refresh=False)
 
 
-def _prepare_out(out: Path, record: dict[str, Any], resume: bool) -> None:
-    """Refuse to write over another run; remember what this run is, to check a later --resume."""
-    run_file = out / RUN_FILE
-    if resume and run_file.is_file():
-        before = json.loads(run_file.read_text())["model"]
-        now = json.loads(json.dumps(record["model"]))
-        if before != now:
-            diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-            raise DarlaError(f"{out} was started with a different model config ({', '.join(diff)}); use the same flags or another --out")
-    elif out.exists() and any(out.iterdir()) and not resume:
-        raise DarlaError(f"{out} already holds files: pass --resume to continue that run, or choose another --out")
-    write_json_atomic(run_file, record)
-
-
 def pretrain(
     config: VisionConfig,
     train: TrainConfig,
@@ -257,7 +243,7 @@ def pretrain(
     record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
     rank, _ = _world()
     if rank == 0:
-        _prepare_out(out, record, resume)
+        claim_run_folder(out, RUN_FILE, record, resume=resume, key="model")
     if variant.teacher is not None:
         if teacher is None:
             teacher_cfg = make_config(variant.teacher)

@@ -155,7 +155,7 @@ def test_resume_with_other_config_is_refused(trained: Path, capsys) -> None:
     assert code == 2 and "no .npy or .npz" in err  # the data folder is checked first
     data = json.loads((trained / "pretrain.json").read_text())["data"]
     code, _, err = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", data, "--out", trained, "--resume", "--latent-dim", "4"], capsys)
-    assert_one_line_error(code, err, "different model config", "latent_dim")
+    assert_one_line_error(code, err, "holds a run with other settings (", "latent_dim")
 
 
 def test_entry_point_prints_no_traceback(tmp_path: Path) -> None:

@@ -1,0 +1,56 @@
+"""The data-augmentation competitor: NatureCNN on frames randomly shifted and colour-jittered."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+import torch.nn.functional as F
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+
+
+def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Shift each image by up to ``pad`` pixels each way (edge-padded, then cropped back)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
+    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, x.shape[1], h, w + 2 * pad)
+    taken = padded.gather(2, rows)
+    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, x.shape[1], h, w)
+    return taken.gather(3, cols)
+
+
+def colour_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """Scale each image's brightness, contrast and each channel's gain by factors in [1 - s, 1 + s]."""
+    n, c = x.shape[:2]
+
+    def factor(*shape: int) -> torch.Tensor:
+        return 1 + strength * (2 * torch.rand(n, *shape, device=x.device) - 1)
+
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * factor(1, 1, 1) + mean
+    return (x * factor(1, 1, 1) * factor(c, 1, 1)).clamp(0, 1)
+
+
+class AugmentedCNN(BaseFeaturesExtractor):
+    """NatureCNN whose inputs are augmented while the policy trains (not while it acts).
+
+    stable-baselines3 puts the policy in training mode only for gradient updates, so rollouts see
+    the true frames and updates see shifted, recoloured ones (as in RAD and DrQ).
+
+    :param observation_space: the image space (C, H, W).
+    :param features_dim: output size of the CNN.
+    :param pad: largest shift, in pixels.
+    :param jitter: colour-jitter strength.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 512, pad: int = 4, jitter: float = 0.3) -> None:
+        super().__init__(observation_space, features_dim)
+        self.cnn = NatureCNN(observation_space, features_dim)
+        self.pad, self.jitter = pad, jitter
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """CNN features, of augmented images in training mode."""
+        if self.training:
+            observations = colour_jitter(random_shift(observations, self.pad), self.jitter)
+        return self.cnn(observations)

@@ -1,0 +1,102 @@
+"""Agent throughput in one run, on darla/SeekAvoid2D-v0 with 8 envs:
+- env steps/s of PPO training on latent codes vs PPO CnnPolicy on pixels, as a ratio;
+- steps/s of batched encoding (VecLatentObservation) vs per-env encoding (a DummyVecEnv of
+  LatentObservation wrappers), as a ratio (target: at least 2x).
+
+Usage: python benchmarks/bench_agents.py [--vision CKPT] [--steps 16384] [--out benchmarks/results/agents.json]
+Without --vision, an untrained DARLA-sized VAE is used: speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+import envs
+from agents import hyperparams, make_agent
+from darla.agent import AgentConfig, build_env
+from darla.checkpoint import save_vision
+from darla.files import write_json_atomic
+from darla.models import build_model, make_config
+from darla.wrappers import LatentObservation, VecLatentObservation
+
+ENV = "darla/SeekAvoid2D-v0"
+N_ENVS = 8
+
+
+def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
+    """Random-action env steps/s of a VecEnv (all sub-envs counted)."""
+    venv.seed(0)
+    venv.reset()
+    actions = np.random.default_rng(0).integers(3, size=(steps // venv.num_envs, venv.num_envs))
+    start = time.perf_counter()
+    for a in actions:
+        venv.step(a)
+    return len(actions) * venv.num_envs / (time.perf_counter() - start)
+
+
+def ppo_steps_per_second(mode: str, vision: str | None, steps: int) -> float:
+    """Env steps/s of PPO training (rollouts and updates) in ``mode``."""
+    cfg = AgentConfig(mode=mode, vision=vision, device="auto")
+    params = hyperparams("ppo", ENV, mode)
+    agent = make_agent("ppo", mode, build_env(cfg, ["train"], N_ENVS, 0), params, seed=0, device="auto")
+    agent.learn(params["n_steps"] * N_ENVS)  # warm-up: first rollout and update
+    start = time.perf_counter()
+    agent.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    """Run the measurements and write one JSON file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vision", help="a vision checkpoint; default: an untrained DARLA-sized VAE")
+    parser.add_argument("--steps", type=int, default=16_384)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "agents.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        vision = args.vision
+        if vision is None:
+            torch.manual_seed(0)
+            vision = str(save_vision(build_model(make_config("vae")), Path(tmp) / "vae"))
+        batched = vec_steps_per_second(
+            VecLatentObservation(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), vision, device="auto"),
+            args.steps,
+        )
+        per_env = vec_steps_per_second(
+            DummyVecEnv([lambda: LatentObservation(envs.make(ENV, ("train",)), vision, device="auto") for _ in range(N_ENVS)]),
+            args.steps,
+        )
+        raw = vec_steps_per_second(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), args.steps)
+        latent_ppo = ppo_steps_per_second("latent", vision, args.steps)
+        pixel_ppo = ppo_steps_per_second("pixels", None, args.steps)
+    report = {
+        "env": ENV,
+        "n_envs": N_ENVS,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "vision": args.vision or "untrained VAE, DARLA trunk, 32 latents",
+        "steps_per_second": {
+            "raw frames (DummyVecEnv)": raw,
+            "batched encoding (VecLatentObservation)": batched,
+            "per-env encoding (DummyVecEnv of LatentObservation)": per_env,
+            "PPO training on latents (MlpPolicy)": latent_ppo,
+            "PPO training on pixels (CnnPolicy)": pixel_ppo,
+        },
+        "batched_over_per_env": batched / per_env,
+        "ppo_latent_over_pixels": latent_ppo / pixel_ppo,
+    }
+    write_json_atomic(args.out, report)
+    print(json.dumps(report, indent=2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

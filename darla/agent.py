@@ -1,0 +1,220 @@
+"""Learning to act: train a stable-baselines3 agent on a wrapped env, save it, load it back.
+
+An agent folder holds the SB3 ``model.zip`` and ``agent.json``, which names the env, the
+domains, the input mode and the whole wrapper chain, and the vision checkpoint by path and
+content hash, so :func:`load_agent` rebuilds the identical chain for any domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+import envs
+from agents import ALGORITHMS, MODES, hyperparams, make_agent
+from darla import __version__
+from darla.checkpoint import CONFIG_FILE, MODEL_FILE
+from darla.device import resolve_device
+from darla.errors import DarlaError
+from darla.files import claim_run_folder
+from darla.wrappers import VecLatentObservation
+
+AGENT_FILE = "agent.json"
+AGENT_MODEL = "model.zip"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class AgentConfig:
+    """What to train.
+
+    :param env: a Gymnasium id (``darla/...`` ids take domains).
+    :param domains: the source domains, drawn per episode (presets, groups or JSON files).
+    :param algo: ``ppo``, ``dqn`` or ``sac``.
+    :param mode: ``latent`` (codes of ``vision``: the DARLA agent), ``pixels`` or ``pixels_aug``.
+    :param vision: the vision checkpoint folder, for ``latent``.
+    :param steps: environment steps to train for.
+    :param seed: seed of the envs and the agent.
+    :param n_envs: parallel envs; None takes the hyperparameter file's.
+    :param stack: stack the last ``stack`` codes (``latent`` only).
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for the policy and the vision model.
+    :param eval_freq: environment steps between evaluations on the source domains.
+    :param eval_episodes: episodes per evaluation.
+    :param checkpoint_freq: environment steps between periodic agent checkpoints.
+    """
+
+    env: str = "darla/SeekAvoid2D-v0"
+    domains: tuple[str, ...] = ("train",)
+    algo: str = "ppo"
+    mode: str = "latent"
+    vision: str | None = None
+    steps: int = 100_000
+    seed: int = 0
+    n_envs: int | None = None
+    stack: int = 1
+    device: str = "auto"
+    eval_freq: int = 10_000
+    eval_episodes: int = 10
+    checkpoint_freq: int = 50_000
+
+    def __post_init__(self) -> None:
+        self.domains = tuple(str(d) for d in self.domains)
+        if self.algo not in ALGORITHMS:
+            raise DarlaError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGORITHMS)}")
+        if self.mode not in MODES:
+            raise DarlaError(f"unknown input mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if (self.mode == "latent") != (self.vision is not None):
+            raise DarlaError("pass exactly one of --vision CKPT (latent codes), --pixels or --pixels-aug")
+        for name in ("steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq"):
+            if getattr(self, name) < 1:
+                raise DarlaError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+def vision_hash(folder: str | Path) -> str:
+    """SHA-256 over a vision checkpoint's weights and config: what the agent was trained on."""
+    digest = hashlib.sha256()
+    for name in (MODEL_FILE, CONFIG_FILE):
+        path = Path(folder) / name
+        if not path.is_file():
+            raise DarlaError(f"vision checkpoint file {path} is missing: restore it or retrain the agent")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int) -> VecEnv:
+    """The wrapper chain of ``cfg`` in ``domains``: env -> Monitor -> DummyVecEnv [-> VecLatentObservation].
+
+    Encoding happens in this process, batched over sub-envs, so a GPU is used safely.
+    """
+    venv = DummyVecEnv([lambda: Monitor(envs.make(cfg.env, tuple(domains))) for _ in range(n_envs)])
+    venv.seed(seed)
+    if cfg.mode == "latent":
+        assert cfg.vision is not None
+        venv = VecLatentObservation(venv, cfg.vision, stack=cfg.stack, device=cfg.device)
+    return venv
+
+
+def wrapper_chain(cfg: AgentConfig) -> list[str]:
+    """A readable description of the chain :func:`build_env` builds."""
+    chain = [f"envs.make({cfg.env!r}, domains)", "Monitor", "DummyVecEnv"]
+    if cfg.mode == "latent":
+        chain.append(f"VecLatentObservation(vision, stack={cfg.stack})")
+    return chain
+
+
+def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
+    """Train an agent in the source domains, evaluating there as it goes, and save it to ``out``.
+
+    ``out`` receives ``model.zip`` and ``agent.json``, ``checkpoints/`` (periodic),
+    ``eval/`` (EvalCallback's best model and evaluations) and ``tensorboard/``.
+
+    :param cfg: what to train.
+    :param out: the agent folder (must be new or empty).
+    :return: the trained agent.
+    """
+    out = Path(out)
+    params = hyperparams(cfg.algo, cfg.env, cfg.mode)
+    n_envs = cfg.n_envs or int(params["n_envs"])
+    record = {
+        "format_version": FORMAT_VERSION,
+        "darla_version": __version__,
+        "config": dataclasses.asdict(cfg),
+        "n_envs": n_envs,
+        "hyperparams": params,
+        "wrappers": wrapper_chain(cfg),
+        "vision": None if cfg.vision is None else {"path": str(Path(cfg.vision).resolve()), "sha256": vision_hash(cfg.vision)},
+    }
+    claim_run_folder(out, AGENT_FILE, record, resume=False)
+    env = build_env(cfg, cfg.domains, n_envs, cfg.seed)
+    eval_env = build_env(cfg, cfg.domains, 1, cfg.seed + 10_000)
+    agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),
+                       tensorboard_log=str(out / "tensorboard"))
+    callbacks = [
+        EvalCallback(eval_env, n_eval_episodes=cfg.eval_episodes, eval_freq=max(1, cfg.eval_freq // n_envs),
+                     log_path=str(out / "eval"), best_model_save_path=str(out / "eval"), verbose=0),
+        CheckpointCallback(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(out / "checkpoints"), name_prefix="agent"),
+    ]
+    agent.learn(total_timesteps=cfg.steps, callback=callbacks, progress_bar=True)
+    agent.save(out / AGENT_MODEL)
+    env.close()
+    eval_env.close()
+    return agent
+
+
+@dataclass
+class LoadedAgent:
+    """A trained agent and the means to run it in any domain.
+
+    :param model: the stable-baselines3 agent.
+    :param config: what it was trained with.
+    :param make_env: ``make_env(domains, n_envs=1, seed=0)`` builds the agent's wrapper chain in
+        other domains (a preset, group or JSON file, or a list of them).
+    """
+
+    model: BaseAlgorithm
+    config: AgentConfig
+    make_env: Callable[..., VecEnv]
+
+
+def _replacements(zip_path: Path, env: VecEnv, params: dict[str, Any], cfg: AgentConfig) -> dict[str, Any]:
+    """Values for every cloudpickled entry of an SB3 zip, so that loading unpickles nothing."""
+    with zipfile.ZipFile(zip_path) as archive:
+        data = json.loads(archive.read("data"))
+    with warnings.catch_warnings():
+        # the template only supplies spaces and schedules; its env's size may trip SB3's batch advice
+        warnings.simplefilter("ignore")
+        template = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device="cpu")
+    serialized = [k for k, v in data.items() if isinstance(v, dict) and ":serialized:" in v]
+    return {key: getattr(template, key, None) for key in serialized}
+
+
+def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
+    """Load an agent folder written by :func:`train_agent`.
+
+    The vision checkpoint must still be where it was, unchanged (its hash is checked).
+
+    :param folder: the agent folder.
+    :param device: where the policy and vision model run.
+    :return: the agent, its config, and an env builder for any domain.
+    """
+    folder = Path(folder)
+    record_path, zip_path = folder / AGENT_FILE, folder / AGENT_MODEL
+    for path in (record_path, zip_path):
+        if not path.is_file():
+            raise DarlaError(f"{path} is missing: pass a folder that darla train wrote, after training finished")
+    try:
+        record = json.loads(record_path.read_text())
+        cfg = AgentConfig(**record["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DarlaError(f"{record_path} is corrupted ({exc}); retrain the agent") from None
+    if record.get("format_version") != FORMAT_VERSION:
+        raise DarlaError(f"{record_path} has agent format {record.get('format_version')}; this darla reads {FORMAT_VERSION}: retrain")
+    if record["vision"] is not None:
+        path = record["vision"]["path"]
+        if vision_hash(path) != record["vision"]["sha256"]:
+            raise DarlaError(f"the vision checkpoint {path} changed since the agent was trained on it: restore it or retrain the agent")
+        cfg = dataclasses.replace(cfg, vision=path)
+    cfg = dataclasses.replace(cfg, device=device)
+
+    def make_env(domains: str | Sequence[str] = cfg.domains, n_envs: int = 1, seed: int = 0) -> VecEnv:
+        return build_env(cfg, [domains] if isinstance(domains, str) else list(domains), n_envs, seed)
+
+    env = make_env()
+    custom = _replacements(zip_path, env, record["hyperparams"], cfg)
+    env.close()
+    model = ALGORITHMS[cfg.algo].load(zip_path, device=str(resolve_device(device)), custom_objects=custom)
+    return LoadedAgent(model, cfg, make_env)

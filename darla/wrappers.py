@@ -1,0 +1,169 @@
+"""Latent observations: a frozen vision model between an env's frames and the agent.
+
+``LatentObservation`` wraps one Gymnasium env; ``VecLatentObservation`` wraps a
+stable-baselines3 VecEnv and encodes every sub-env's frame in one batch per step (in the
+main process, so CUDA is never touched by forked workers). Both can stack the last k codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from darla.checkpoint import load_vision
+from darla.errors import DarlaError
+from darla.models import VisionModel, frames_to_tensor
+
+#: codes are clipped to +-CODE_BOUND, so the observation space has finite bounds
+CODE_BOUND = 1000.0
+
+
+class FrameEncoder:
+    """A frozen vision model checked against an env's frames: uint8 frames in, codes out.
+
+    :param vision: a checkpoint folder or a loaded model; it is frozen and put in eval mode.
+    :param frame_space: the env's observation space (uint8 frames (H, W, C)).
+    :param resize: resize frames of another size to the model's, instead of refusing them.
+    :param device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; ignored for a loaded model.
+    """
+
+    def __init__(self, vision: str | Path | VisionModel, frame_space: gym.Space, resize: bool = False, device: str = "auto") -> None:
+        model = vision if isinstance(vision, VisionModel) else load_vision(vision, device=device)
+        self.model = model.eval().requires_grad_(False)
+        cfg = model.config
+        expected = (cfg.image_size, cfg.image_size, cfg.channels)
+        shape = getattr(frame_space, "shape", None)
+        if not isinstance(frame_space, gym.spaces.Box) or frame_space.dtype != np.uint8 or len(shape or ()) != 3:
+            raise DarlaError(
+                f"the env's observations are {frame_space}, not uint8 frames (H, W, C): wrap a pixel env "
+                "(e.g. envs.pixels.make_pixel_env) before the vision model"
+            )
+        if shape[2] != cfg.channels:
+            raise DarlaError(f"the env's frames have {shape[2]} channels but the vision model takes {cfg.channels}: pretrain on this env's frames")
+        if shape != expected and not resize:
+            raise DarlaError(
+                f"the env's frames are {shape[0]}x{shape[1]}x{shape[2]} but the vision model was trained on "
+                f"{expected[0]}x{expected[1]}x{expected[2]}: pass resize=True, or pretrain on this env's frames"
+            )
+        self.resize = shape != expected
+        self.latent_dim = model.latent_dim
+
+    @torch.inference_mode()
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Codes (N, latent_dim) float32 of uint8 frames (N, H, W, C)."""
+        x = frames_to_tensor(frames, self.model.device)
+        if self.resize:
+            x = F.interpolate(x, size=(self.model.config.image_size,) * 2, mode="area")
+        codes = self.model.encode(x).float().clamp_(-CODE_BOUND, CODE_BOUND)
+        return codes.cpu().numpy()
+
+    def space(self, stack: int) -> gym.spaces.Box:
+        """Observation space of ``stack`` stacked codes."""
+        return gym.spaces.Box(-CODE_BOUND, CODE_BOUND, (stack * self.latent_dim,), np.float32)
+
+
+class CodeStack:
+    """The last ``k`` codes of each of ``n`` envs, newest last, flattened per env."""
+
+    def __init__(self, n: int, k: int, latent_dim: int) -> None:
+        if k < 1:
+            raise DarlaError(f"stack must be at least 1, got {k}")
+        self.codes = np.zeros((n, k, latent_dim), np.float32)
+
+    def reset(self, codes: np.ndarray, which: np.ndarray | slice = slice(None)) -> None:
+        """Fill the stacks of envs ``which`` with their first code."""
+        self.codes[which] = codes[:, None, :]
+
+    def push(self, codes: np.ndarray) -> None:
+        """Append one code per env, dropping the oldest."""
+        self.codes = np.roll(self.codes, -1, axis=1)
+        self.codes[:, -1] = codes
+
+    def get(self) -> np.ndarray:
+        """(n, k * latent_dim) observations."""
+        return self.codes.reshape(len(self.codes), -1).copy()
+
+
+class LatentObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Replace each frame by the frozen vision model's code (the latent means, for VAEs).
+
+    :param env: an env with uint8 frame observations.
+    :param vision: a checkpoint folder or a loaded model.
+    :param resize: resize frames whose size differs from the model's.
+    :param stack: observe the last ``stack`` codes (velocity information).
+    :param device: where the model runs: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        vision: str | Path | VisionModel,
+        resize: bool = False,
+        stack: int = 1,
+        device: str = "auto",
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, vision=vision, resize=resize, stack=stack, device=device)
+        gym.ObservationWrapper.__init__(self, env)
+        self.encoder = FrameEncoder(vision, env.observation_space, resize, device)
+        self.stack = CodeStack(1, stack, self.encoder.latent_dim)
+        self.observation_space = self.encoder.space(stack)
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the env and fill the stack with the first code."""
+        frame, info = self.env.reset(**kwargs)
+        self.stack.reset(self.encoder(frame[None]))
+        return self.stack.get()[0], info
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        """The stacked codes after this frame."""
+        self.stack.push(self.encoder(observation[None]))
+        return self.stack.get()[0]
+
+
+class VecLatentObservation(VecEnvWrapper):
+    """Encode all sub-envs' frames in one batch per step, terminal observations included.
+
+    :param venv: a VecEnv with uint8 frame observations.
+    :param vision: a checkpoint folder or a loaded model.
+    :param resize: resize frames whose size differs from the model's.
+    :param stack: observe the last ``stack`` codes.
+    :param device: where the model runs: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        vision: str | Path | VisionModel,
+        resize: bool = False,
+        stack: int = 1,
+        device: str = "auto",
+    ) -> None:
+        self.encoder = FrameEncoder(vision, venv.observation_space, resize, device)
+        self.stack = CodeStack(venv.num_envs, stack, self.encoder.latent_dim)
+        super().__init__(venv, observation_space=self.encoder.space(stack))
+
+    def reset(self) -> np.ndarray:
+        """Reset every sub-env and fill the stacks."""
+        self.stack.reset(self.encoder(self.venv.reset()))
+        return self.stack.get()
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step, then encode the new frames and the terminal frames of finished episodes together."""
+        frames, rewards, dones, infos = self.venv.step_wait()
+        ended = [i for i, info in enumerate(infos) if "terminal_observation" in info]
+        batch = np.concatenate([frames, np.stack([infos[i]["terminal_observation"] for i in ended])]) if ended else frames
+        codes = self.encoder(batch)
+        before = self.stack.get()
+        self.stack.push(codes[: self.num_envs])
+        for j, i in enumerate(ended):
+            # the terminal frame ends the episode's own stack; the new frame starts a fresh one
+            infos[i]["terminal_observation"] = np.concatenate([before[i, self.encoder.latent_dim :], codes[self.num_envs + j]])
+        if ended:
+            self.stack.reset(codes[ended], np.array(ended))
+        return self.stack.get(), rewards, dones, infos

@@ -1,0 +1,119 @@
+"""Latent wrappers and the extractor: codes equal the model's, checkers pass, terminals are encoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+import envs
+from conftest import SMALL
+from darla.errors import DarlaError
+from darla.extractor import DarlaExtractor
+from darla.models import build_model, make_config
+from darla.wrappers import LatentObservation, VecLatentObservation
+
+ID = "darla/SeekAvoid2D-v0"
+
+
+@pytest.fixture(scope="module")
+def vision():
+    """An untrained but fixed VAE on 64x64 frames: the wrappers only need a deterministic encoder."""
+    torch.manual_seed(0)
+    return build_model(make_config("vae", image_size=64, **SMALL)).eval()
+
+
+@pytest.mark.parametrize("stack", [1, 3])
+def test_latent_observation_passes_both_checkers(vision, stack: int) -> None:
+    env = LatentObservation(gym.make(ID, domain="train"), vision, stack=stack, device="cpu")
+    assert env.observation_space.shape == (stack * SMALL["latent_dim"],)
+    assert np.isfinite(env.observation_space.low).all() and np.isfinite(env.observation_space.high).all()
+    sb3_check_env(env)
+    with pytest.warns(UserWarning, match="different from the unwrapped"):  # checking a wrapper is the point
+        gym_check_env(env, skip_render_check=True)
+
+
+def test_codes_are_the_models_latent_means(vision) -> None:
+    env = gym.make(ID)
+    frame, _ = env.reset(seed=0)
+    wrapped = LatentObservation(gym.make(ID), vision, device="cpu")
+    code, _ = wrapped.reset(seed=0)
+    assert np.allclose(code, vision.embed(frame[None]).numpy()[0], atol=1e-6)
+
+
+def test_stacking_keeps_the_last_codes_in_order(vision) -> None:
+    env = LatentObservation(gym.make(ID), vision, stack=3, device="cpu")
+    first, _ = env.reset(seed=1)
+    z = SMALL["latent_dim"]
+    assert np.allclose(first[:z], first[z : 2 * z]) and np.allclose(first[:z], first[2 * z :])
+    second, *_ = env.step(0)
+    third, *_ = env.step(0)
+    assert np.allclose(third[:z], first[:z]) and np.allclose(third[z : 2 * z], second[2 * z :])
+
+
+def vec_env(n: int, steps: int = 6) -> DummyVecEnv:
+    # short episodes, so terminal observations come quickly
+    return DummyVecEnv([lambda: gym.make(ID, domain="train", max_episode_steps=steps) for _ in range(n)])
+
+
+@pytest.mark.parametrize("stack", [1, 2])
+def test_vec_wrapper_matches_per_env_wrapper_and_encodes_terminals(vision, stack: int) -> None:
+    raw = vec_env(3)
+    raw.seed(5)
+    wrapped = VecLatentObservation(vec_env(3), vision, stack=stack, device="cpu")
+    wrapped.seed(5)
+    frames, codes = raw.reset(), wrapped.reset()
+    z = SMALL["latent_dim"]
+    assert np.allclose(codes[:, -z:], vision.embed(frames).numpy(), atol=1e-5)
+    terminals = 0
+    for t in range(14):
+        actions = np.array([t % 3] * 3)
+        frames, _, dones, raw_infos = raw.step(actions)
+        codes, _, wdones, infos = wrapped.step(actions)
+        assert np.array_equal(dones, wdones)
+        assert np.allclose(codes[:, -z:], vision.embed(frames).numpy(), atol=1e-5)
+        for i in np.nonzero(dones)[0]:
+            terminal = infos[i]["terminal_observation"]
+            assert terminal.shape == (stack * z,)
+            assert np.allclose(terminal[-z:], vision.embed(raw_infos[i]["terminal_observation"][None]).numpy()[0], atol=1e-5)
+            # a fresh episode's stack holds only its first code
+            assert np.allclose(codes[i], np.tile(codes[i, -z:], stack))
+            terminals += 1
+    assert terminals >= 3
+
+
+def test_mismatched_frames_are_refused_or_resized(vision) -> None:
+    small = envs.make(ID, size=32)
+    with pytest.raises(DarlaError, match=r"32x32x3 but the vision model was trained on 64x64x3: pass resize=True"):
+        LatentObservation(small, vision, device="cpu")
+    env = LatentObservation(small, vision, resize=True, device="cpu")
+    code, _ = env.reset(seed=0)
+    assert code.shape == (SMALL["latent_dim"],) and np.isfinite(code).all()
+    with pytest.raises(DarlaError, match="not uint8 frames"):
+        LatentObservation(gym.make("CartPole-v1"), vision, device="cpu")
+
+
+def test_extractor_is_frozen_by_default_and_trainable_on_request(vision, tmp_path: Path) -> None:
+    for trainable in (False, True):
+        env = DummyVecEnv([lambda: gym.make(ID)])
+        torch.manual_seed(0)
+        model = build_model(make_config("vae", image_size=64, **SMALL))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        agent = PPO("CnnPolicy", env, n_steps=32, batch_size=32, n_epochs=1, device="cpu", seed=0,
+                    policy_kwargs={"features_extractor_class": DarlaExtractor,
+                                   "features_extractor_kwargs": {"vision": model, "trainable": trainable}})
+        extractor = agent.policy.features_extractor
+        assert all(torch.equal(before[k], v) for k, v in extractor.vision.state_dict().items()), \
+            "building the policy keeps the pretrained weights"
+        agent.learn(64)
+        assert extractor.features_dim == SMALL["latent_dim"]
+        changed = any(not torch.equal(before[k], v.cpu()) for k, v in extractor.vision.state_dict().items())
+        assert changed == trainable
+        assert extractor.vision.training == (trainable and agent.policy.training)
