@@ -20,6 +20,14 @@ MODES = ("latent", "pixels", "pixels_aug")
 HYPERPARAMS = Path(__file__).parent / "hyperparams"
 
 
+def check_algorithm(algo: str, mode: str) -> None:
+    """Refuse an unknown algorithm or input mode, listing the valid ones."""
+    if algo not in ALGORITHMS:
+        raise DarlaError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
+    if mode not in MODES:
+        raise DarlaError(f"unknown input mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
 def hyperparams(algo: str, env_id: str, mode: str) -> dict[str, Any]:
     """The hyperparameters of ``algo`` for ``env_id`` in ``mode``: the file's ``default`` entry,
     overridden by the env's entry, each with its ``mode`` section merged in.
@@ -29,10 +37,7 @@ def hyperparams(algo: str, env_id: str, mode: str) -> dict[str, Any]:
     :param mode: one of :data:`MODES`.
     :return: constructor arguments of the algorithm, plus ``policy`` and ``n_envs``.
     """
-    if algo not in ALGORITHMS:
-        raise DarlaError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
-    if mode not in MODES:
-        raise DarlaError(f"unknown input mode {mode!r}; choose one of {', '.join(MODES)}")
+    check_algorithm(algo, mode)
     table = yaml.safe_load((HYPERPARAMS / f"{algo}.yml").read_text())
     merged: dict[str, Any] = {}
     for entry in (table["default"], table.get(env_id) or {}):

@@ -11,7 +11,6 @@ from darla.errors import DarlaError  # noqa: E402
 from darla.models import VARIANTS, VisionModel, build_model, make_config  # noqa: E402
 from darla.wrappers import LatentObservation, VecLatentObservation  # noqa: E402
 from darla.extractor import DarlaExtractor  # noqa: E402
-from darla.agent import load_agent  # noqa: E402
 
 __all__ = [
     "DarlaError",
@@ -27,3 +26,13 @@ __all__ = [
     "make_config",
     "save_vision",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # darla.agent imports the agents package, which imports darla: loading it on first use
+    # keeps `import agents` and `import darla` from importing each other half-way
+    if name == "load_agent":
+        from darla.agent import load_agent
+
+        return load_agent
+    raise AttributeError(f"module 'darla' has no attribute {name!r}")

@@ -22,14 +22,14 @@ import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecTransposeImage
 
 import envs
-from agents import ALGORITHMS, MODES, hyperparams, make_agent
+from agents import ALGORITHMS, check_algorithm, hyperparams, make_agent
 from darla import __version__
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE
 from darla.device import resolve_device
-from darla.errors import DarlaError
+from darla.errors import DarlaError, require_positive
 from darla.files import claim_run_folder
 from darla.wrappers import VecLatentObservation
 
@@ -73,15 +73,10 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         self.domains = tuple(str(d) for d in self.domains)
-        if self.algo not in ALGORITHMS:
-            raise DarlaError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGORITHMS)}")
-        if self.mode not in MODES:
-            raise DarlaError(f"unknown input mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        check_algorithm(self.algo, self.mode)
         if (self.mode == "latent") != (self.vision is not None):
             raise DarlaError("pass exactly one of --vision CKPT (latent codes), --pixels or --pixels-aug")
-        for name in ("steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq"):
-            if getattr(self, name) < 1:
-                raise DarlaError(f"{name} must be at least 1, got {getattr(self, name)}")
+        require_positive(self, "steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq")
 
 
 def vision_hash(folder: str | Path) -> str:
@@ -143,6 +138,9 @@ def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
     eval_env = build_env(cfg, cfg.domains, 1, cfg.seed + 10_000)
     agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),
                        tensorboard_log=str(out / "tensorboard"))
+    if isinstance(agent.get_env(), VecTransposeImage):
+        # SB3 moved the training frames' channels first; the evaluation env must match
+        eval_env = VecTransposeImage(eval_env)
     callbacks = [
         EvalCallback(eval_env, n_eval_episodes=cfg.eval_episodes, eval_freq=max(1, cfg.eval_freq // n_envs),
                      log_path=str(out / "eval"), best_model_save_path=str(out / "eval"), verbose=0),

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 import envs
 from darla import __version__
-from darla.errors import DarlaError
+from darla.errors import require_positive
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.frames import MANIFEST
 
@@ -45,9 +45,7 @@ class CollectConfig:
     action_repeat: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("frames", "shard_size", "workers", "action_repeat"):
-            if getattr(self, name) < 1:
-                raise DarlaError(f"{name} must be at least 1, got {getattr(self, name)}")
+        require_positive(self, "frames", "shard_size", "workers", "action_repeat")
         self.domains = tuple(str(d) for d in self.domains)
 
 

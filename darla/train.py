@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
 from darla.device import resolve_device
-from darla.errors import DarlaError
+from darla.errors import DarlaError, require_positive
 from darla.files import claim_run_folder, write_json_atomic
 from darla.figures import write_figures
 from darla.frames import FrameDataset
@@ -62,9 +62,7 @@ class TrainConfig:
     teacher_steps: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every"):
-            if getattr(self, name) < 1:
-                raise DarlaError(f"{name} must be at least 1, got {getattr(self, name)}")
+        require_positive(self, "steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
         if self.lr is not None and not self.lr > 0:
             raise DarlaError(f"lr must be positive, got {self.lr}")
 
