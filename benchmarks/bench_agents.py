@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv

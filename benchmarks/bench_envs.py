@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 
 import envs
 from darla.collect import CollectConfig, collect
