@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import sys
 import typing
@@ -16,6 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from darla.errors import DarlaError
+
+
+INTERRUPT_HINTS = {
+    "pretrain": "rerun the same command with --resume to continue from the last checkpoint",
+    "collect": "rerun the same command to continue; finished shards are kept",
+    "train": "periodic agent checkpoints are in OUT/checkpoints",
+    "demo": "rerun the same command to continue",
+}
 
 
 def _param_docs(cls: type) -> dict[str, str]:
@@ -158,15 +167,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"darla: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("darla: interrupted; rerun the same command with --resume to continue", file=sys.stderr)
+        print(f"darla: interrupted; {INTERRUPT_HINTS[args.command]}", file=sys.stderr)
         return 130
     finally:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
-    files = ", ".join(sorted(p.name for p in Path(out).iterdir() if p.is_file() and not p.name.startswith(".")))
-    print(f"darla: {args.command} done; outputs in {out}: {files}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process reports
+        files = ", ".join(sorted(p.name for p in Path(out).iterdir() if p.is_file() and not p.name.startswith(".")))
+        print(f"darla: {args.command} done; outputs in {out}: {files}")
     return 0
 
 
