@@ -23,6 +23,7 @@ INTERRUPT_HINTS = {
     "pretrain": "rerun the same command with --resume to continue from the last checkpoint",
     "collect": "rerun the same command to continue; finished shards are kept",
     "train": "periodic agent checkpoints are in OUT/checkpoints",
+    "domains": "nothing was written",
     "demo": "rerun the same command to continue",
 }
 
@@ -110,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="learn on frames randomly shifted and colour-jittered during updates")
     add_dataclass_arguments(t, AgentConfig, skip=("domains", "vision", "mode"))
 
+    v = sub.add_parser("domains", help="list an env's domain presets and groups, and draw them side by side")
+    v.add_argument("--env", default="darla/SeekAvoid2D-v0", metavar="ID", help="a darla/ env id (default: %(default)s)")
+    v.add_argument("--out", required=True, type=Path, help="the PNG to write")
+
     d = sub.add_parser("demo", help="the quick demo: collect frames, pretrain beta_vae_dae, write figures")
     _add_domain_argument(d)
     add_dataclass_arguments(d, DemoConfig, skip=("domains",))
@@ -151,6 +156,13 @@ def _train(args: argparse.Namespace) -> Path:
     return args.out
 
 
+def _domains(args: argparse.Namespace) -> Path:
+    from darla.preview import domain_grid, domain_table
+
+    print("\n".join(domain_table(args.env)))
+    return domain_grid(args.env, args.out).parent
+
+
 def _demo(args: argparse.Namespace) -> Path:
     from darla.demo import DemoConfig, run_demo
 
@@ -162,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``darla`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        out = {"pretrain": _pretrain, "collect": _collect, "train": _train, "demo": _demo}[args.command](args)
+        commands = {"pretrain": _pretrain, "collect": _collect, "train": _train, "domains": _domains, "demo": _demo}
+        out = commands[args.command](args)
     except DarlaError as exc:
         print(f"darla: error: {exc}", file=sys.stderr)
         return 2

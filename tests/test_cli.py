@@ -179,3 +179,13 @@ def test_demo_runs_and_says_where_outputs_are(tmp_path: Path, capsys) -> None:
                             "--batch-size", "16", "--device", "cpu"], capsys)
     assert code == 0
     assert json.loads((tmp_path / "demo" / "beta_vae_dae" / "checkpoints" / "step_00000008" / "trainer.json").read_text())["step"] == 8
+
+
+def test_domains_lists_presets_and_draws_them(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    code, out, _ = run_cli(["domains", "--env", "darla/SeekAvoid2D-v0", "--out", tmp_path / "d.png"], capsys)
+    assert code == 0
+    assert "group target: A_alternate" in out and "A_default: " in out and "object_set=A" in out
+    image = np.asarray(Image.open(tmp_path / "d.png").convert("RGB"))
+    assert image.shape[0] > 300 and image.std() > 20
