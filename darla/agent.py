@@ -28,7 +28,7 @@ from darla import __version__
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE
 from darla.device import resolve_device
 from darla.errors import DarlaError, require_positive
-from darla.files import claim_run_folder
+from darla.files import atomic_path, claim_run_folder
 from darla.wrappers import VecLatentObservation
 
 AGENT_FILE = "agent.json"
@@ -145,7 +145,8 @@ def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
         CheckpointCallback(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(out / "checkpoints"), name_prefix="agent"),
     ]
     agent.learn(total_timesteps=cfg.steps, callback=callbacks, progress_bar=True)
-    agent.save(out / AGENT_MODEL)
+    with atomic_path(out / AGENT_MODEL) as tmp, open(tmp, "wb") as fh:
+        agent.save(fh)
     env.close()
     eval_env.close()
     return agent
