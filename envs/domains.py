@@ -88,6 +88,12 @@ class Domain:
         tint = tuple(round(float(v), 6) for v in values[len(fields) : len(fields) + 3])
         return cls(name=name, tint=tint, **kwargs)
 
+    def tinted(self, frame: np.ndarray) -> np.ndarray:
+        """A fresh uint8 copy of ``frame`` with each channel scaled by the tint (rounded, clipped)."""
+        if self.tint == (1.0, 1.0, 1.0):
+            return np.array(frame, np.uint8)
+        return np.clip(np.rint(frame * np.asarray(self.tint, np.float32)), 0, 255).astype(np.uint8)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field."""
         return dataclasses.asdict(self)
@@ -162,3 +168,32 @@ class DomainCatalogue:
         if isinstance(spec, Sequence) and spec:
             return [d for item in spec for d in self.resolve(item)]
         raise DarlaError(f"cannot make a domain of {spec!r}: pass a preset or group name, a JSON path, a dict or a Domain")
+
+
+class DomainDraw:
+    """The domains an env draws from, one per episode.
+
+    The draw has a generator of its own, seeded from the episode's seed, so the task's random
+    stream (placements, physics) is the same whichever domain comes up.
+
+    :param catalogue: the env's presets and groups.
+    :param spec: the request, as :meth:`DomainCatalogue.resolve` takes it.
+    """
+
+    def __init__(self, catalogue: DomainCatalogue, spec: DomainSpec) -> None:
+        self.domains = catalogue.resolve(spec)
+        self._rng = np.random.default_rng()
+
+    def draw(self, seed: int | None) -> Domain:
+        """The next episode's domain; a seed restarts the sequence of draws."""
+        if seed is not None:
+            self._rng = np.random.default_rng([seed, 1])
+        return self.domains[int(self._rng.integers(len(self.domains)))]
+
+
+def check_factors(factors: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """``factors`` as float64, refused unless it has one entry per name."""
+    factors = np.asarray(factors, dtype=np.float64)
+    if factors.shape != (len(names),):
+        raise DarlaError(f"expected {len(names)} factors ({', '.join(names)}), got shape {factors.shape}")
+    return factors

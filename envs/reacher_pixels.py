@@ -23,7 +23,7 @@ from gymnasium.envs.mujoco.mujoco_rendering import OffScreenViewer  # noqa: E402
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv  # noqa: E402
 
 from darla.errors import DarlaError  # noqa: E402
-from envs.domains import COLOURS, Domain, DomainCatalogue, DomainSpec, colour  # noqa: E402
+from envs.domains import COLOURS, DomainCatalogue, DomainDraw, DomainSpec, Domain, check_factors, colour  # noqa: E402
 
 __all__ = ["CATALOGUE", "ReacherDomain", "ReacherPixelsEnv"]
 
@@ -88,11 +88,6 @@ class _ReacherWithSky(ReacherEnv):
         return model, mujoco.MjData(model)
 
 
-def _tinted(frame: np.ndarray, tint: tuple[float, float, float]) -> np.ndarray:
-    """The frame with each channel scaled by ``tint``, as a fresh contiguous uint8 array."""
-    return np.clip(np.rint(frame * np.asarray(tint)), 0, 255).astype(np.uint8)
-
-
 class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
     """Reacher-v5 observed as uint8 frames ``(size, size, 3)``, drawn in a domain's colours.
 
@@ -113,7 +108,8 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
     def __init__(self, domain: DomainSpec = "default", size: int = 64, render_mode: str | None = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise DarlaError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        self.domains = self.catalogue.resolve(domain)
+        self.domain_draw = DomainDraw(self.catalogue, domain)
+        self.domains = self.domain_draw.domains
         self.domain = self.domains[0]
         self.size = size
         self.render_mode = render_mode
@@ -126,7 +122,6 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
         self._viewer = self._open_viewer()
         self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
         self.action_space = self._reacher.action_space
-        self._domain_rng = np.random.default_rng()
         self._apply(self.domain)
 
     def _open_viewer(self) -> OffScreenViewer:
@@ -180,13 +175,13 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
             "domain": self.domain.name,
         }
 
-    def _render(self, tint: tuple[float, float, float]) -> np.ndarray:
+    def _render(self, domain: ReacherDomain) -> np.ndarray:
         # each env has its own GL context and several may live in one process (vector envs)
         self._viewer.make_context_current()
-        return _tinted(self._sim.mujoco_renderer.render("rgb_array"), tint)
+        return domain.tinted(self._sim.mujoco_renderer.render("rgb_array"))
 
     def _observe(self) -> np.ndarray:
-        return self._render(self.domain.tint)
+        return self._render(self.domain)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode: draw the domain (from its own generator, so Reacher's random stream
@@ -197,9 +192,7 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
         :return: the first frame and the info.
         """
         super().reset(seed=seed)
-        if seed is not None:
-            self._domain_rng = np.random.default_rng([seed, 1])
-        self.domain = self.domains[int(self._domain_rng.integers(len(self.domains)))]
+        self.domain = self.domain_draw.draw(seed)
         self._apply(self.domain)
         _, info = self._reacher.reset(seed=seed, options=options)
         return self._observe(), self._info(info)
@@ -233,10 +226,7 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
         :param factors: task factors then domain factors, as :meth:`factor_names` names them.
         :return: a uint8 frame ``(size, size, 3)``.
         """
-        factors = np.asarray(factors, dtype=np.float64)
-        names = self.factor_names()
-        if factors.shape != (len(names),):
-            raise DarlaError(f"expected {len(names)} factors ({', '.join(names)}), got shape {factors.shape}")
+        factors = check_factors(factors, self.factor_names())
         task = factors[: len(_TASK_FACTORS)]
         domain = ReacherDomain.from_factors(factors[len(_TASK_FACTORS) :], name="from_factors")
         model, data = self._sim.model, self._sim.data
@@ -248,7 +238,7 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
             data.qpos[2:4] = task[4:6]
             mujoco.mj_kinematics(model, data)
             self._apply(domain)
-            return self._render(domain.tint)
+            return self._render(domain)
         finally:
             data.qpos[:] = saved
             mujoco.mj_kinematics(model, data)

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from darla.errors import DarlaError
-from envs.domains import TEXTURES, Domain, DomainCatalogue, DomainSpec, choice, colour
+from envs.domains import TEXTURES, Domain, DomainCatalogue, DomainDraw, DomainSpec, check_factors, choice, colour
 
 #: object set -> (good kind, bad kind); DMLab-30's rooms_collect_good_objects uses two such sets
 OBJECT_SETS: dict[str, tuple[str, str]] = {"A": ("can", "hat"), "B": ("balloon", "cake")}
@@ -151,7 +151,8 @@ class SeekAvoidEnv(gym.Env):
     ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise DarlaError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        self.domains = self.catalogue.resolve(domain)
+        self.domain_draw = DomainDraw(self.catalogue, domain)
+        self.domains = self.domain_draw.domains
         self.domain = self.domains[0]
         self.config = config or SeekAvoidConfig()
         self.size = size
@@ -161,7 +162,6 @@ class SeekAvoidEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(3)
         self.state: SeekAvoidState | None = None
         self.pickups = 0
-        self._domain_rng = np.random.default_rng()
 
     def make_renderer(self) -> Renderer:
         """The renderer this env draws with."""
@@ -202,9 +202,7 @@ class SeekAvoidEnv(gym.Env):
         """Start an episode: draw the domain (from its own generator, so the task's random
         stream is the same in every domain), then the agent and objects."""
         super().reset(seed=seed)
-        if seed is not None:
-            self._domain_rng = np.random.default_rng([seed, 1])
-        self.domain = self.domains[int(self._domain_rng.integers(len(self.domains)))]
+        self.domain = self.domain_draw.draw(seed)
         self._domain_factors = self.domain.factors()
         self.state = self._place()
         self.pickups = 0
@@ -245,9 +243,7 @@ class SeekAvoidEnv(gym.Env):
     def render_factors(self, factors: np.ndarray) -> np.ndarray:
         """The frame for a factor vector laid out as ``info["factors"]``."""
         n_task = 3 + 4 * self.n_objects
-        factors = np.asarray(factors)
-        if factors.shape != (len(self.factor_names()),):
-            raise DarlaError(f"expected {len(self.factor_names())} factors ({', '.join(self.factor_names())}), got shape {factors.shape}")
+        factors = check_factors(factors, self.factor_names())
         state = SeekAvoidState.from_factors(factors[:n_task], self.n_objects)
         domain = SeekAvoidDomain.from_factors(factors[n_task:], name="from_factors")
         return self.renderer.render(state, domain)

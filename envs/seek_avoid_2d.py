@@ -97,9 +97,7 @@ class RaycastRenderer:
         if domain.wall_texture != "plain" or domain.floor_texture != "plain":
             img = self._texture(img, domain, pos, rays, depth, x_side, top, below_top, below_bottom)
         self._draw_objects(img, state, domain, pos, direction, right, depth)
-        if domain.tint != (1.0, 1.0, 1.0):
-            img = np.clip(img * np.array(domain.tint, np.float32), 0, 255).astype(np.uint8)
-        return img
+        return domain.tinted(img)
 
     def _texture(
         self,

@@ -234,7 +234,7 @@ class MiniWorldRenderer:
                 entity.pos = self._world(xy, lift=OBJECTS[kind][1])
                 self.scene.entities.append(entity)
         frame = self.scene.render_obs()
-        return np.rint(np.minimum(frame * np.array(domain.tint, np.float32), 255)).astype(np.uint8)
+        return domain.tinted(frame)
 
 
 class SeekAvoid3DEnv(SeekAvoidEnv):
