@@ -160,7 +160,7 @@ def _domains(args: argparse.Namespace) -> Path:
     from darla.preview import domain_grid, domain_table
 
     print("\n".join(domain_table(args.env)))
-    return domain_grid(args.env, args.out).parent
+    return domain_grid(args.env, args.out)
 
 
 def _demo(args: argparse.Namespace) -> Path:
@@ -188,8 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process reports
-        files = ", ".join(sorted(p.name for p in Path(out).iterdir() if p.is_file() and not p.name.startswith(".")))
-        print(f"darla: {args.command} done; outputs in {out}: {files}")
+        out = Path(out)
+        if out.is_file():
+            print(f"darla: {args.command} done; output: {out}")
+        else:
+            files = ", ".join(sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith(".")))
+            print(f"darla: {args.command} done; outputs in {out}: {files}")
     return 0
 
 

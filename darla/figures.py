@@ -16,19 +16,26 @@ TRAVERSAL_RANGE = 3.0
 MAX_TRAVERSAL_ROWS = 32
 
 
-def _to_image(x: torch.Tensor) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> (H, W, C) or (H, W) array for imshow."""
-    img = x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+def _to_image(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A model tensor (C, H, W) in [0, 1], or a uint8 frame (H, W, C), as an array for imshow."""
+    if isinstance(x, np.ndarray):
+        img = x.astype(np.float32) / 255.0
+    else:
+        img = x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     return img[..., 0] if img.shape[-1] == 1 else img[..., :3]
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as a PNG atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     return path
 
 
-def _image_grid(rows: list[list[torch.Tensor]], row_labels: list[str], col_labels: list[str], title: str) -> Figure:
+def image_grid(
+    rows: list[list[torch.Tensor | np.ndarray]], row_labels: list[str], col_labels: list[str], title: str
+) -> Figure:
+    """A grid of images, one list per row: model tensors (C, H, W) or uint8 frames (H, W, C)."""
     n_rows, n_cols = len(rows), len(rows[0])
     fig = Figure(figsize=(1.1 * n_cols + 0.8, 1.1 * n_rows + 0.5), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
@@ -55,8 +62,8 @@ def reconstruction_grid(model: VisionModel, x: torch.Tensor, path: Path) -> Path
     if model.compares_through:
         rows += [list(model.seen(x)), list(model.seen(recon))]
         labels += [f"input via\n{model.compares_through}", f"recon. via\n{model.compares_through}"]
-    fig = _image_grid(rows, labels, [], f"{model.config.variant}: reconstructions")
-    return _save(fig, path)
+    fig = image_grid(rows, labels, [], f"{model.config.variant}: reconstructions")
+    return save_figure(fig, path)
 
 
 @torch.no_grad()
@@ -82,8 +89,8 @@ def traversal_grid(model: VisionModel, x_ref: torch.Tensor, codes: torch.Tensor,
         rows.append(list(model.seen(model.decode(z))))
     cols = [f"{v:+.1f}" for v in offsets.tolist()]
     via = f" (via {model.compares_through})" if model.compares_through else ""
-    fig = _image_grid(rows, [f"z{i}" for i in shown], cols, f"{model.config.variant}: latent traversals{via}")
-    return _save(fig, path)
+    fig = image_grid(rows, [f"z{i}" for i in shown], cols, f"{model.config.variant}: latent traversals{via}")
+    return save_figure(fig, path)
 
 
 def vector_term_bars(name: str, values: np.ndarray, path: Path) -> Path:
@@ -94,7 +101,7 @@ def vector_term_bars(name: str, values: np.ndarray, path: Path) -> Path:
     ax.set_xlabel("latent")
     ax.set_ylabel(name)
     ax.set_title(f"{name} (mean over a batch of frames)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @torch.no_grad()

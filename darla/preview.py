@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
 import envs
-from darla.files import atomic_path
+from darla.figures import image_grid, save_figure
 
 
 def domain_table(env_id: str) -> list[str]:
@@ -31,30 +29,22 @@ def domain_grid(env_id: str, out: str | Path, frames: int = 6, every: int = 3, s
     :return: ``out``.
     """
     catalogue = envs.make(env_id).unwrapped.catalogue
-    groups = {p: [g for g, members in catalogue.groups.items() if p in members] for p in catalogue.presets}
-    fig = Figure(figsize=(1.2 * frames + 1.6, 1.25 * len(catalogue.presets) + 0.4), layout="constrained")
-    axes = fig.subplots(len(catalogue.presets), frames, squeeze=False)
-    for row, name in enumerate(catalogue.presets):
+    rows, labels = [], []
+    for name in catalogue.presets:
         env = envs.make(env_id, (name,))
         env.action_space.seed(seed)
         obs, _ = env.reset(seed=seed)
-        actions = [env.action_space.sample() for _ in range(frames * every)]
-        for col in range(frames):
-            ax = axes[row][col]
-            ax.imshow(obs, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(f"{name}\n({', '.join(groups[name]) or 'no group'})", fontsize=7)
-            if row == 0:
-                ax.set_title(f"step {col * every}", fontsize=8)
-            for action in actions[col * every : (col + 1) * every]:
-                obs, _, terminated, truncated, _ = env.step(action)
+        row = []
+        for _ in range(frames):
+            row.append(obs)
+            for _ in range(every):
+                obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
                 if terminated or truncated:
                     obs, _ = env.reset()
         env.close()
-    fig.suptitle(f"{env_id}: presets (rows) on one seed and action sequence", fontsize=10)
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return out
+        rows.append(row)
+        groups = [g for g, members in catalogue.groups.items() if name in members]
+        labels.append(f"{name}\n({', '.join(groups) or 'no group'})")
+    columns = [f"step {col * every}" for col in range(frames)]
+    fig = image_grid(rows, labels, columns, f"{env_id}: presets (rows) on one seed and action sequence")
+    return save_figure(fig, Path(out))
