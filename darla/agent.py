@@ -131,7 +131,7 @@ def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
         "wrappers": wrapper_chain(cfg),
         "vision": None if cfg.vision is None else {"path": str(Path(cfg.vision).resolve()), "sha256": vision_hash(cfg.vision)},
     }
-    claim_run_folder(out, AGENT_FILE, record, resume=False)
+    claim_run_folder(out, AGENT_FILE, record, resume=False, resumable=False)
     env = build_env(cfg, cfg.domains, n_envs, cfg.seed)
     eval_env = build_env(cfg, cfg.domains, 1, cfg.seed + 10_000)
     agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),

@@ -46,7 +46,9 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def claim_run_folder(out: Path, run_file: str, record: dict[str, Any], *, resume: bool, key: str | None = None) -> None:
+def claim_run_folder(
+    out: Path, run_file: str, record: dict[str, Any], *, resume: bool, key: str | None = None, resumable: bool = True
+) -> None:
     """Make ``out`` this run's folder, refusing to mix two runs in one.
 
     A folder that holds ``run_file`` continues (when ``resume``) only if the recorded settings
@@ -58,6 +60,7 @@ def claim_run_folder(out: Path, run_file: str, record: dict[str, Any], *, resume
     :param record: JSON-ready description of this run.
     :param resume: whether this run may continue one already in ``out``.
     :param key: the section of the record that must match; None compares all of it.
+    :param resumable: whether the command has a ``--resume`` option to suggest.
     """
     path = out / run_file
     now = json.loads(json.dumps(record))
@@ -68,6 +71,7 @@ def claim_run_folder(out: Path, run_file: str, record: dict[str, Any], *, resume
             diff = sorted(k for k in set(before) | set(now_part) if before.get(k) != now_part.get(k))
             raise DarlaError(f"{out} holds a run with other settings ({', '.join(diff)}); use the same flags or another --out")
     elif out.exists() and any(out.iterdir()):
-        hint = "pass --resume to continue that run, or choose" if not path.is_file() or not resume else "choose"
+        suggest_resume = resumable and not resume and path.is_file()
+        hint = "pass --resume to continue that run, or choose" if suggest_resume else "choose"
         raise DarlaError(f"{out} already holds files: {hint} another --out")
     write_json_atomic(path, record)
