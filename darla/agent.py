@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecTransposeIm
 import envs
 from agents import ALGORITHMS, check_algorithm, hyperparams, make_agent
 from darla import __version__
-from darla.checkpoint import CONFIG_FILE, MODEL_FILE
+from darla.checkpoint import CONFIG_FILE, MODEL_FILE, read_config
 from darla.device import resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder
@@ -88,12 +88,14 @@ def vision_hash(folder: str | Path) -> str:
     return digest.hexdigest()
 
 
-def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int) -> VecEnv:
+def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int, render: bool = False) -> VecEnv:
     """The wrapper chain of ``cfg`` in ``domains``: env -> Monitor -> DummyVecEnv [-> VecLatentObservation].
 
     Encoding happens in this process, batched over sub-envs, so a GPU is used safely.
+    ``render`` makes ``get_images()`` return the frames the env draws (for videos).
     """
-    venv = DummyVecEnv([lambda: Monitor(envs.make(cfg.env, tuple(domains))) for _ in range(n_envs)])
+    kwargs = {"render_mode": "rgb_array"} if render and cfg.env in envs.ENV_IDS else {}
+    venv = DummyVecEnv([lambda: Monitor(envs.make(cfg.env, tuple(domains), **kwargs)) for _ in range(n_envs)])
     venv.seed(seed)
     if cfg.mode == "latent":
         assert cfg.vision is not None
@@ -158,13 +160,20 @@ class LoadedAgent:
 
     :param model: the stable-baselines3 agent.
     :param config: what it was trained with.
-    :param make_env: ``make_env(domains, n_envs=1, seed=0)`` builds the agent's wrapper chain in
-        other domains (a preset, group or JSON file, or a list of them).
+    :param make_env: ``make_env(domains, n_envs=1, seed=0, render=False)`` builds the agent's
+        wrapper chain in other domains (a preset, group or JSON file, or a list of them).
     """
 
     model: BaseAlgorithm
     config: AgentConfig
     make_env: Callable[..., VecEnv]
+
+    @property
+    def method(self) -> str:
+        """What the agent sees: its vision model's variant, or ``pixels`` / ``pixels_aug``."""
+        if self.config.vision is None:
+            return self.config.mode
+        return str(read_config(self.config.vision)["model"]["variant"])
 
 
 def _replacements(zip_path: Path, env: VecEnv, params: dict[str, Any], cfg: AgentConfig) -> dict[str, Any]:
@@ -207,8 +216,8 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
         cfg = dataclasses.replace(cfg, vision=path)
     cfg = dataclasses.replace(cfg, device=device)
 
-    def make_env(domains: str | Sequence[str] = cfg.domains, n_envs: int = 1, seed: int = 0) -> VecEnv:
-        return build_env(cfg, [domains] if isinstance(domains, str) else list(domains), n_envs, seed)
+    def make_env(domains: str | Sequence[str] = cfg.domains, n_envs: int = 1, seed: int = 0, render: bool = False) -> VecEnv:
+        return build_env(cfg, [domains] if isinstance(domains, str) else list(domains), n_envs, seed, render)
 
     env = make_env()
     custom = _replacements(zip_path, env, record["hyperparams"], cfg)

@@ -25,6 +25,7 @@ INTERRUPT_HINTS = {
     "train": "periodic agent checkpoints are in OUT/checkpoints",
     "domains": "nothing was written",
     "demo": "rerun the same command to continue",
+    "evaluate": "nothing was written; rerun the same command",
 }
 
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     from darla.agent import AgentConfig
     from darla.collect import CollectConfig
     from darla.demo import DemoConfig
+    from darla.evaluate import EvaluateConfig
     from darla.models import VARIANTS
     from darla.train import TrainConfig
 
@@ -114,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("domains", help="list an env's domain presets and groups, and draw them side by side")
     v.add_argument("--env", default="darla/SeekAvoid2D-v0", metavar="ID", help="a darla/ env id (default: %(default)s)")
     v.add_argument("--out", required=True, type=Path, help="the PNG to write")
+
+    e = sub.add_parser("evaluate", help="run frozen agents in their source domains and in others: zero-shot transfer")
+    e.add_argument("--agent", action="append", dest="agents", required=True, metavar="DIR",
+                   help="an agent folder from darla train; repeat for several seeds of one method")
+    e.add_argument("--out", required=True, type=Path, help="folder for evaluation.json, evaluation.md and evaluation.png")
+    _add_domain_argument(e)
+    add_dataclass_arguments(e, EvaluateConfig, skip=("agents", "domains"))
 
     d = sub.add_parser("demo", help="the quick demo: collect frames, pretrain beta_vae_dae, write figures")
     _add_domain_argument(d)
@@ -163,6 +172,14 @@ def _domains(args: argparse.Namespace) -> Path:
     return domain_grid(args.env, args.out)
 
 
+def _evaluate(args: argparse.Namespace) -> Path:
+    from darla.evaluate import TABLE_FILE, EvaluateConfig, evaluate
+
+    evaluate(dataclass_from_args(EvaluateConfig, args), args.out)
+    print((args.out / TABLE_FILE).read_text())
+    return args.out
+
+
 def _demo(args: argparse.Namespace) -> Path:
     from darla.demo import DemoConfig, run_demo
 
@@ -174,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``darla`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        commands = {"pretrain": _pretrain, "collect": _collect, "train": _train, "domains": _domains, "demo": _demo}
+        commands = {"pretrain": _pretrain, "collect": _collect, "train": _train, "domains": _domains, "demo": _demo,
+                    "evaluate": _evaluate}
         out = commands[args.command](args)
     except DarlaError as exc:
         print(f"darla: error: {exc}", file=sys.stderr)

@@ -1,0 +1,284 @@
+"""Zero-shot transfer: run frozen agents in domains they never trained in, and summarise.
+
+Several agent folders are several seeds of one method. Per domain the report holds the mean
+return, the interquartile mean (IQM) and their 95% stratified-bootstrap confidence intervals
+(rliable), and the transfer ratio: the domain's mean return over the source's, where the source
+is the domains the agents trained in. Each seed is a stratum: the bootstrap resamples the
+episodes of every seed separately, so every seed keeps its weight in each resample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from rliable import library as rly
+from rliable import metrics as rly_metrics
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import set_random_seed
+
+from darla import __version__
+from darla.agent import LoadedAgent, load_agent
+from darla.errors import DarlaError, require_positive
+from darla.figures import save_figure
+from darla.files import atomic_path, write_json_atomic
+
+REPORT_FILE = "evaluation.json"
+TABLE_FILE = "evaluation.md"
+CHART_FILE = "evaluation.png"
+SOURCE = "source"
+
+
+@dataclass
+class EvaluateConfig:
+    """What to evaluate, where, and how much.
+
+    :param agents: agent folders written by ``darla train``: seeds of one method.
+    :param domains: where to evaluate (presets, groups or JSON domain files), besides the source.
+    :param episodes: episodes per agent and domain.
+    :param seed: seed of the evaluation envs, the policies' sampling and the bootstrap.
+    :param n_envs: envs stepped together (their frames are encoded in one batch).
+    :param deterministic: take the policy's most likely action instead of sampling it.
+    :param video: also write one rollout per domain as a GIF.
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param bootstrap_reps: bootstrap resamples per confidence interval.
+    """
+
+    agents: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ("target",)
+    episodes: int = 30
+    seed: int = 0
+    n_envs: int = 8
+    deterministic: bool = False
+    video: bool = False
+    device: str = "auto"
+    bootstrap_reps: int = 2000
+
+    def __post_init__(self) -> None:
+        self.agents = tuple(str(a) for a in self.agents)
+        self.domains = tuple(str(d) for d in self.domains)
+        if not self.agents:
+            raise DarlaError("no agent to evaluate: pass --agent DIR (repeat it for several seeds)")
+        require_positive(self, "episodes", "n_envs", "bootstrap_reps")
+
+
+@dataclass
+class DomainResult:
+    """The statistics of one method in one domain.
+
+    :param domain: the domain spec, or ``"source"`` for the agents' training domains.
+    :param returns: episode returns, one list per agent (seed).
+    :param mean: mean return over all episodes of all seeds.
+    :param mean_ci: its 95% confidence interval.
+    :param iqm: interquartile mean of the same returns.
+    :param iqm_ci: its 95% confidence interval.
+    :param ratio: mean return over the source's mean return; None for the source itself.
+    :param ratio_ci: its 95% confidence interval; None where a resample's source mean is not
+        positive, since a ratio to a return at or below zero says nothing about transfer.
+    """
+
+    domain: str
+    returns: list[list[float]]
+    mean: float
+    mean_ci: tuple[float, float]
+    iqm: float
+    iqm_ci: tuple[float, float]
+    ratio: float | None = None
+    ratio_ci: tuple[float, float] | None = None
+
+
+def episode_returns(agent: LoadedAgent, domains: str | Sequence[str], cfg: EvaluateConfig) -> np.ndarray:
+    """Returns of ``cfg.episodes`` episodes of ``agent`` in ``domains``, with no learning.
+
+    The same seed gives every agent the same sequence of episode starts.
+    """
+    env = agent.make_env(domains, n_envs=min(cfg.n_envs, cfg.episodes), seed=cfg.seed)
+    set_random_seed(cfg.seed)
+    try:
+        returns, _ = evaluate_policy(agent.model, env, n_eval_episodes=cfg.episodes,
+                                     deterministic=cfg.deterministic, return_episode_rewards=True)
+    finally:
+        env.close()
+    return np.asarray(returns, dtype=np.float64)
+
+
+def _interval(scores: np.ndarray | list[np.ndarray], func: Any, reps: int, seed: int) -> tuple[float, np.ndarray]:
+    """Point estimate and 95% percentile interval of ``func`` by rliable's stratified bootstrap."""
+    # rliable draws its resamples from NumPy's global generator; seed it, then put it back
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        point, interval = rly.get_interval_estimates({"x": scores}, func, reps=reps)
+    finally:
+        np.random.set_state(state)
+    return float(np.asarray(point["x"]).ravel()[0]), np.asarray(interval["x"]).ravel()
+
+
+def _mean_ratio(target: np.ndarray, source: np.ndarray) -> np.ndarray:
+    source_mean = source.mean()
+    return np.array([target.mean() / source_mean if source_mean > 0 else np.nan])
+
+
+def summarise(returns: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -> list[DomainResult]:
+    """Statistics per domain from episode returns.
+
+    :param returns: per domain, an array ``(episodes, seeds)``; the key ``"source"`` (if present)
+        is the reference of the transfer ratios.
+    :param reps: bootstrap resamples.
+    :param seed: seed of the bootstrap.
+    :return: one result per domain, in the order of ``returns``.
+    """
+    results = []
+    source = returns.get(SOURCE)
+    for domain, scores in returns.items():
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim != 2 or scores.shape[0] < 1:
+            raise DarlaError(f"returns for {domain} must be (episodes, seeds), got shape {scores.shape}")
+        mean, mean_ci = _interval(scores, lambda s: np.array([rly_metrics.aggregate_mean(s)]), reps, seed)
+        iqm, iqm_ci = _interval(scores, lambda s: np.array([rly_metrics.aggregate_iqm(s)]), reps, seed)
+        result = DomainResult(domain, scores.T.tolist(), mean, _pair(mean_ci), iqm, _pair(iqm_ci))
+        if source is not None and domain != SOURCE:
+            ratio, ratio_ci = _interval([scores, np.asarray(source, dtype=np.float64)], _mean_ratio, reps, seed)
+            result.ratio = None if np.isnan(ratio) else ratio
+            result.ratio_ci = None if np.isnan(ratio_ci).any() or result.ratio is None else _pair(ratio_ci)
+        results.append(result)
+    return results
+
+
+def _pair(values: np.ndarray) -> tuple[float, float]:
+    return float(values[0]), float(values[1])
+
+
+def check_same_method(agents: Sequence[LoadedAgent], folders: Sequence[str]) -> None:
+    """Refuse agent folders that are not seeds of one method (env, domains, algorithm, input)."""
+    def method(a: LoadedAgent) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(a.config).items() if k in ("env", "domains", "algo", "mode", "stack")}
+
+    first = method(agents[0])
+    for agent, folder in zip(agents[1:], folders[1:]):
+        other = method(agent)
+        if other != first:
+            diff = ", ".join(k for k in first if first[k] != other[k])
+            raise DarlaError(f"{folder} differs from {folders[0]} in {diff}: pass seeds of one method per evaluation")
+
+
+def format_ci(value: float | None, ci: tuple[float, float] | None) -> str:
+    """``value [low, high]`` with two decimals; a dash where undefined."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
+def markdown_table(results: dict[str, list[DomainResult]]) -> str:
+    """One row per method and domain: mean, IQM and transfer ratio with their 95% CIs."""
+    lines = ["| method | domain | mean return [95% CI] | IQM [95% CI] | transfer ratio [95% CI] | seeds x episodes |",
+             "|---|---|---|---|---|---|"]
+    for method, rows in results.items():
+        for r in rows:
+            lines.append(f"| {method} | {r.domain} | {format_ci(r.mean, r.mean_ci)} | {format_ci(r.iqm, r.iqm_ci)} | "
+                         f"{format_ci(r.ratio, r.ratio_ci)} | {len(r.returns)} x {len(r.returns[0])} |")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(results: dict[str, list[DomainResult]], path: Path, title: str) -> Path:
+    """Mean return per domain (groups) and method (bars), with 95% CI whiskers."""
+    methods = list(results)
+    domains = list(dict.fromkeys(r.domain for rows in results.values() for r in rows))
+    width = 0.8 / len(methods)
+    fig = Figure(figsize=(max(5.0, 1.2 * len(domains) * max(1, len(methods) / 2)), 3.6), layout="constrained")
+    ax = fig.subplots()
+    for i, method in enumerate(methods):
+        by_domain = {r.domain: r for r in results[method]}
+        xs = [d for d, name in enumerate(domains) if name in by_domain]
+        rows = [by_domain[domains[x]] for x in xs]
+        means = np.array([r.mean for r in rows])
+        err = np.array([[r.mean - r.mean_ci[0] for r in rows], [r.mean_ci[1] - r.mean for r in rows]])
+        ax.bar(np.array(xs) + (i - (len(methods) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=method)
+    ax.set_xticks(range(len(domains)), domains)
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_ylabel("mean episode return (95% CI)")
+    ax.set_title(title, fontsize=10)
+    if len(methods) > 1:
+        ax.legend(fontsize=7, ncols=min(4, len(methods)))
+    return save_figure(fig, path)
+
+
+def rollout_video(agent: LoadedAgent, domains: str | Sequence[str], path: Path, seed: int, deterministic: bool,
+                  max_frames: int = 1000) -> Path:
+    """One episode of ``agent`` in ``domains``, as the env draws it, saved as a GIF."""
+    import imageio.v2 as imageio
+
+    env = agent.make_env(domains, n_envs=1, seed=seed, render=True)
+    obs = env.reset()
+    frames = [env.get_images()[0]]
+    done = False
+    while not done and len(frames) < max_frames:
+        action, _ = agent.model.predict(obs, deterministic=deterministic)
+        obs, _, dones, _ = env.step(action)
+        done = bool(dones[0])
+        if not done:
+            frames.append(env.get_images()[0])
+    env.close()
+    with atomic_path(path) as tmp:
+        imageio.mimsave(tmp, frames, format="GIF", duration=0.1, loop=0)
+    return path
+
+
+def _safe_name(domain: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in domain)
+
+
+def evaluate(cfg: EvaluateConfig, out: str | Path) -> dict[str, Any]:
+    """Evaluate the agents in their source domains and in ``cfg.domains``; write the report to ``out``.
+
+    ``out`` receives ``evaluation.json`` (every return and statistic), ``evaluation.md`` (the
+    table), ``evaluation.png`` (the bar chart) and, with ``cfg.video``, ``videos/<domain>.gif``.
+
+    :param cfg: what to evaluate.
+    :param out: the report folder; files of an earlier report there are replaced.
+    :return: the JSON report.
+    """
+    out = Path(out)
+    folders = list(cfg.agents)
+    agents = [load_agent(f, device=cfg.device) for f in folders]
+    check_same_method(agents, folders)
+    source_domains = list(agents[0].config.domains)
+    targets = {d: [d] for d in cfg.domains if [d] != source_domains}
+    where = {SOURCE: source_domains, **targets}
+    returns = {name: np.stack([episode_returns(a, domains, cfg) for a in agents], axis=1) for name, domains in where.items()}
+    results = summarise(returns, reps=cfg.bootstrap_reps, seed=cfg.seed)
+    method = agents[0].method
+    report = {
+        "darla_version": __version__,
+        "config": dataclasses.asdict(cfg),
+        "method": method,
+        "env": agents[0].config.env,
+        "source_domains": source_domains,
+        "results": [dataclasses.asdict(r) for r in results],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.video:
+        report["videos"] = {name: str(rollout_video(agents[0], domains, out / "videos" / f"{_safe_name(name)}.gif",
+                                                    cfg.seed, cfg.deterministic))
+                            for name, domains in where.items()}
+    write_json_atomic(out / REPORT_FILE, report)
+    table = markdown_table({method: results})
+    with atomic_path(out / TABLE_FILE) as tmp:
+        tmp.write_text(f"Source domains: {', '.join(source_domains)}.\n\n{table}")
+    bar_chart({method: results}, out / CHART_FILE, f"{agents[0].config.env}: {len(agents)} seed(s) x {cfg.episodes} episodes")
+    return report
+
+
+def read_results(path: str | Path) -> list[DomainResult]:
+    """The per-domain results of an ``evaluation.json``."""
+    try:
+        rows = json.loads(Path(path).read_text())["results"]
+        return [DomainResult(**{**r, **{k: tuple(r[k]) if r[k] is not None else None for k in ("mean_ci", "iqm_ci", "ratio_ci")}}) for r in rows]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DarlaError(f"{path} is not a readable evaluation report ({exc}); rerun darla evaluate") from None

@@ -1,0 +1,126 @@
+"""Zero-shot evaluation: statistics on returns whose answer is known, and the command end to end."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+from darla.agent import AgentConfig, load_agent, train_agent
+from darla.cli import main
+from darla.evaluate import EvaluateConfig, episode_returns, read_results, summarise
+from test_cli import assert_one_line_error
+
+FORWARD = 2
+
+
+def test_mean_iqm_and_ratio_on_known_returns() -> None:
+    # four of five episodes score 0 and one scores 10: mean 2, but the middle half is all zeros
+    source = np.tile([0.0, 0.0, 0.0, 0.0, 10.0], 20).reshape(50, 2)
+    target = source / 2
+    rows = {r.domain: r for r in summarise({"source": source, "target": target}, reps=500)}
+    assert rows["source"].mean == pytest.approx(2.0) and rows["source"].iqm == pytest.approx(0.0)
+    assert rows["source"].mean_ci[0] < 2.0 < rows["source"].mean_ci[1]
+    assert rows["target"].mean == pytest.approx(1.0) and rows["target"].ratio == pytest.approx(0.5)
+    assert rows["target"].ratio_ci[0] < 0.5 < rows["target"].ratio_ci[1]
+    assert rows["source"].ratio is None and rows["source"].returns[1] == source[:, 1].tolist()
+
+
+def test_ratio_is_undefined_without_a_positive_source_return() -> None:
+    rows = summarise({"source": np.zeros((10, 1)), "target": np.ones((10, 1))}, reps=200)
+    assert rows[1].ratio is None and rows[1].ratio_ci is None
+
+
+def test_confidence_intervals_cover_the_true_mean_and_narrow_with_more_episodes() -> None:
+    rng = np.random.default_rng(0)
+    hits, widths = 0, {}
+    for trial in range(100):
+        scores = rng.normal(1.0, 1.0, size=(30, 3))
+        (row,) = summarise({"x": scores}, reps=500, seed=trial)
+        hits += row.mean_ci[0] <= 1.0 <= row.mean_ci[1]
+    for n in (20, 320):
+        (row,) = summarise({"x": rng.normal(1.0, 1.0, size=(n, 3))}, reps=500)
+        widths[n] = row.mean_ci[1] - row.mean_ci[0]
+    # nominal 95%; a percentile bootstrap of 90 normal returns covers about that often
+    assert 0.85 <= hits / 100 <= 0.99, hits
+    # a 16x larger sample: about 4x narrower
+    assert 3.0 < widths[20] / widths[320] < 5.5, widths
+
+
+def test_bootstrap_is_seeded_and_leaves_numpy_global_state_alone() -> None:
+    scores = np.random.default_rng(1).normal(size=(20, 2))
+    np.random.seed(5)
+    before = np.random.get_state()[1].copy()
+    a, b = summarise({"x": scores}, seed=3), summarise({"x": scores}, seed=3)
+    assert a[0].mean_ci == b[0].mean_ci
+    assert np.array_equal(np.random.get_state()[1], before)
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pixel agent whose policy always walks forward: its returns can be worked out by hand."""
+    out = tmp_path_factory.mktemp("scripted") / "forward"
+    agent = train_agent(AgentConfig(mode="pixels", domains=("A_default",), steps=64, n_envs=1, device="cpu",
+                                    eval_freq=10_000, checkpoint_freq=10_000), out)
+    with torch.no_grad():
+        agent.policy.action_net.weight.zero_()
+        agent.policy.action_net.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
+    agent.save(out / "model.zip")
+    return out
+
+
+def forward_returns(domain: str, episodes: int, n_envs: int, seed: int) -> Counter:
+    """The returns of always walking forward, by hand: env i starts from seed + i, as VecEnv.seed does."""
+    returns = []
+    for i in range(n_envs):
+        env = envs.make("darla/SeekAvoid2D-v0", (domain,))
+        env.reset(seed=seed + i)
+        for _ in range((episodes + i) // n_envs):  # SB3's evaluate_policy splits episodes so
+            total, done = 0.0, False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(FORWARD)
+                total, done = total + reward, terminated or truncated
+            returns.append(total)
+            env.reset()
+    return Counter(returns)
+
+
+def test_evaluation_returns_match_the_scripted_policy(scripted: Path) -> None:
+    cfg = EvaluateConfig(agents=(str(scripted),), episodes=12, n_envs=4, seed=21, device="cpu")
+    got = episode_returns(load_agent(scripted, device="cpu"), "target", cfg)
+    expected = forward_returns("A_alternate", episodes=12, n_envs=4, seed=21)
+    assert Counter(got.tolist()) == expected
+    assert len(set(got.tolist())) > 1  # the check means something only if episodes differ
+
+
+def test_evaluate_command_writes_report_table_chart_and_videos(scripted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--agent", str(scripted), "--agent", str(scripted), "--domain", "target",
+                 "--domain", "B_alternate", "--episodes", "6", "--out", str(out), "--video", "--device", "cpu",
+                 "--bootstrap-reps", "200"]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert [r["domain"] for r in report["results"]] == ["source", "target", "B_alternate"]
+    rows = read_results(out / "evaluation.json")
+    assert all(len(r.returns) == 2 and len(r.returns[0]) == 6 for r in rows)
+    # two copies of one deterministic-by-construction policy see the same episodes
+    assert rows[1].returns[0] == rows[1].returns[1]
+    assert "| pixels | target |" in (out / "evaluation.md").read_text()
+    assert (out / "evaluation.png").stat().st_size > 5_000
+    assert {p.name for p in (out / "videos").iterdir()} == {"source.gif", "target.gif", "B_alternate.gif"}
+
+
+def test_evaluate_refuses_bad_input(scripted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (["--agent", tmp_path / "nope"], "agent.json is missing"),
+        (["--agent", scripted, "--domain", "attic", "--episodes", "2", "--device", "cpu"], "attic"),
+        (["--agent", scripted, "--episodes", "0"], "episodes must be at least 1"),
+    ]
+    for args, fragment in cases:
+        code = main(["evaluate", "--out", str(tmp_path / "o"), *map(str, args)])
+        assert_one_line_error(code, capsys.readouterr().err, fragment)
+    assert not (tmp_path / "o" / "evaluation.json").exists()
