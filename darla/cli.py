@@ -25,7 +25,9 @@ INTERRUPT_HINTS = {
     "train": "periodic agent checkpoints are in OUT/checkpoints",
     "domains": "nothing was written",
     "demo": "rerun the same command to continue",
+    "inspect": "remove the partial report folder (or choose another --out) and rerun",
     "evaluate": "nothing was written; rerun the same command",
+    "reproduce": "rerun the same command to continue; finished cells are kept",
 }
 
 
@@ -80,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     from darla.collect import CollectConfig
     from darla.demo import DemoConfig
     from darla.evaluate import EvaluateConfig
+    from darla.reproduce import BASELINES, PROTOCOLS, REPRESENTATIONS, ReproduceConfig
     from darla.models import VARIANTS
+    from darla.report import InspectConfig
     from darla.train import TrainConfig
 
     parser = argparse.ArgumentParser(prog="darla", description="DARLA-style perception for reinforcement learning.")
@@ -124,9 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_domain_argument(e)
     add_dataclass_arguments(e, EvaluateConfig, skip=("agents", "domains"))
 
+    r = sub.add_parser("reproduce", help="DARLA's whole experiment: frames, each representation, agents, zero-shot evaluation")
+    r.add_argument("--out", required=True, type=Path, help="the run folder; rerun the same command to continue it")
+    r.add_argument("--protocol", action="append", dest="protocols", choices=PROTOCOLS,
+                   help="single (learn in A_default) or multi (learn in the train group); repeat for both (default: both)")
+    r.add_argument("--method", action="append", dest="methods", metavar="NAME",
+                   help=f"one of {', '.join(REPRESENTATIONS + BASELINES)}; repeat for several (default: all)")
+    add_dataclass_arguments(r, ReproduceConfig, skip=("protocols", "methods"))
+
     d = sub.add_parser("demo", help="the quick demo: collect frames, pretrain beta_vae_dae, write figures")
     _add_domain_argument(d)
     add_dataclass_arguments(d, DemoConfig, skip=("domains",))
+
+    i = sub.add_parser("inspect", help="report what a vision checkpoint learned: figures, disentanglement metrics")
+    i.add_argument("checkpoint", type=Path, metavar="CKPT", help="a vision checkpoint folder")
+    i.add_argument("--out", required=True, type=Path, help="the report folder (new or empty)")
+    _add_domain_argument(i)
+    i.add_argument("--factor", action="append", dest="factors", metavar="NAME", help="a factor to score; repeat for several")
+    add_dataclass_arguments(i, InspectConfig, skip=("domains", "factors"))
     return parser
 
 
@@ -180,6 +199,15 @@ def _evaluate(args: argparse.Namespace) -> Path:
     return args.out
 
 
+def _reproduce(args: argparse.Namespace) -> Path:
+    from darla.reproduce import FIGURE_FILE, TABLE_FILE, ReproduceConfig, reproduce
+
+    reproduce(dataclass_from_args(ReproduceConfig, args), args.out)
+    print((args.out / TABLE_FILE).read_text())
+    print(f"figure: {args.out / FIGURE_FILE}")
+    return args.out
+
+
 def _demo(args: argparse.Namespace) -> Path:
     from darla.demo import DemoConfig, run_demo
 
@@ -187,12 +215,18 @@ def _demo(args: argparse.Namespace) -> Path:
     return ckpt
 
 
+def _inspect(args: argparse.Namespace) -> Path:
+    from darla.report import InspectConfig, inspect_model
+
+    return inspect_model(args.checkpoint, args.out, dataclass_from_args(InspectConfig, args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``darla`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        commands = {"pretrain": _pretrain, "collect": _collect, "train": _train, "domains": _domains, "demo": _demo,
-                    "evaluate": _evaluate}
+        commands = {"inspect": _inspect, "pretrain": _pretrain, "collect": _collect, "train": _train, "domains": _domains, "demo": _demo,
+                    "evaluate": _evaluate, "reproduce": _reproduce}
         out = commands[args.command](args)
     except DarlaError as exc:
         print(f"darla: error: {exc}", file=sys.stderr)

@@ -186,26 +186,28 @@ def markdown_table(results: dict[str, list[DomainResult]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bar_chart(results: dict[str, list[DomainResult]], path: Path, title: str) -> Path:
-    """Mean return per domain (groups) and method (bars), with 95% CI whiskers."""
-    methods = list(results)
-    domains = list(dict.fromkeys(r.domain for rows in results.values() for r in rows))
-    width = 0.8 / len(methods)
-    fig = Figure(figsize=(max(5.0, 1.2 * len(domains) * max(1, len(methods) / 2)), 3.6), layout="constrained")
-    ax = fig.subplots()
-    for i, method in enumerate(methods):
-        by_domain = {r.domain: r for r in results[method]}
-        xs = [d for d, name in enumerate(domains) if name in by_domain]
-        rows = [by_domain[domains[x]] for x in xs]
-        means = np.array([r.mean for r in rows])
-        err = np.array([[r.mean - r.mean_ci[0] for r in rows], [r.mean_ci[1] - r.mean for r in rows]])
-        ax.bar(np.array(xs) + (i - (len(methods) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=method)
-    ax.set_xticks(range(len(domains)), domains)
+def draw_bars(ax: Any, series: dict[str, dict[str, DomainResult]]) -> None:
+    """Grouped bars of mean return with 95% CI whiskers: one colour per series, one group per key."""
+    groups = list(dict.fromkeys(g for rows in series.values() for g in rows))
+    width = 0.8 / len(series)
+    for i, (label, rows) in enumerate(series.items()):
+        xs = [x for x, g in enumerate(groups) if g in rows]
+        picked = [rows[groups[x]] for x in xs]
+        err = np.array([[r.mean - r.mean_ci[0] for r in picked], [r.mean_ci[1] - r.mean for r in picked]])
+        ax.bar(np.array(xs) + (i - (len(series) - 1) / 2) * width, [r.mean for r in picked], width, yerr=err,
+               capsize=3, label=label)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
     ax.axhline(0.0, color="black", linewidth=0.6)
-    ax.set_ylabel("mean episode return (95% CI)")
+    ax.set_ylabel("mean episode return (95% CI)", fontsize=8)
+    ax.legend(fontsize=7, ncols=min(4, len(series)))
+
+
+def bar_chart(method: str, results: list[DomainResult], path: Path, title: str) -> Path:
+    """Mean return per domain of one method, with 95% CI whiskers."""
+    fig = Figure(figsize=(max(4.0, 1.3 * len(results) + 1.5), 3.4), layout="constrained")
+    ax = fig.subplots()
+    draw_bars(ax, {method: {r.domain: r for r in results}})
     ax.set_title(title, fontsize=10)
-    if len(methods) > 1:
-        ax.legend(fontsize=7, ncols=min(4, len(methods)))
     return save_figure(fig, path)
 
 
@@ -271,7 +273,7 @@ def evaluate(cfg: EvaluateConfig, out: str | Path) -> dict[str, Any]:
     table = markdown_table({method: results})
     with atomic_path(out / TABLE_FILE) as tmp:
         tmp.write_text(f"Source domains: {', '.join(source_domains)}.\n\n{table}")
-    bar_chart({method: results}, out / CHART_FILE, f"{agents[0].config.env}: {len(agents)} seed(s) x {cfg.episodes} episodes")
+    bar_chart(method, results, out / CHART_FILE, f"{agents[0].config.env}: {len(agents)} seed(s) x {cfg.episodes} episodes")
     return report
 
 

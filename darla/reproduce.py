@@ -1,0 +1,349 @@
+"""DARLA's experiment in one command: collect, pretrain each representation, train agents on
+each and on pixels, evaluate them all zero-shot in the target domain.
+
+The run is a set of cells (one vision model, one agent seed, one evaluation), each writing its
+own folder under ``out``. A cell whose output exists is skipped, so an interrupted run continues
+where it stopped; cells whose inputs are ready run in parallel worker processes.
+
+Two protocols, in both of which the vision models see frames of the ``train`` group only:
+
+- ``single``: agents learn in the first domain of the ``train`` group (``A_default``);
+- ``multi``: agents learn in the whole ``train`` group;
+
+and are evaluated in their source domains and in the ``target`` group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+import envs
+from darla import __version__
+from darla.errors import DarlaError, require_positive
+from darla.evaluate import REPORT_FILE, SOURCE, DomainResult, EvaluateConfig, draw_bars, format_ci, read_results
+from darla.figures import save_figure
+from darla.files import atomic_path, claim_run_folder, write_json_atomic
+
+RUN_FILE = "reproduce.json"
+RESULTS_FILE = "results.json"
+TABLE_FILE = "results.md"
+FIGURE_FILE = "results.png"
+REPRESENTATIONS = ("ae", "dae", "vae", "beta_vae", "beta_vae_dae")
+BASELINES = ("pixels", "pixels_aug")
+PROTOCOLS = ("single", "multi")
+TARGET = "target"
+SMALL_TRUNK = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of everything one budget spends.
+
+    :param frames: random-policy frames for pretraining.
+    :param vision_steps: training steps of each vision model.
+    :param agent_steps: environment steps of each agent.
+    :param episodes: evaluation episodes per agent and domain.
+    :param seeds: agent seeds per method and protocol.
+    :param n_envs: parallel envs per agent; None takes the hyperparameter file's.
+    :param model: vision config fields every representation shares.
+    """
+
+    frames: int
+    vision_steps: int
+    agent_steps: int
+    episodes: int
+    seeds: int
+    n_envs: int | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+
+
+BUDGETS = {
+    # a plumbing check: every cell runs, nothing learns much
+    "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2,
+                    model={**SMALL_TRUNK, "latent_dim": 8}),
+    # DARLA's architecture at a size this 2-core CPU finishes within the hour
+    "quick": Budget(frames=10_000, vision_steps=1500, agent_steps=100_000, episodes=30, seeds=3),
+    # closer to the paper's scale: a GPU is recommended
+    "full": Budget(frames=100_000, vision_steps=20_000, agent_steps=2_000_000, episodes=100, seeds=5),
+}
+
+
+@dataclass
+class ReproduceConfig:
+    """The experiment.
+
+    :param env: a ``darla/`` env id with ``train`` and ``target`` domain groups.
+    :param budget: ``smoke``, ``quick`` or ``full``.
+    :param seeds: agent seeds per method and protocol; None takes the budget's.
+    :param algo: the RL algorithm every method uses.
+    :param protocols: ``single`` and/or ``multi``.
+    :param methods: representations and baselines to compare.
+    :param workers: cells run at once, each in its own process (1: all in this process).
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param seed: seed of data collection and vision training; agent seeds count up from it.
+    """
+
+    env: str = "darla/SeekAvoid2D-v0"
+    budget: str = "smoke"
+    seeds: int | None = None
+    algo: str = "ppo"
+    protocols: tuple[str, ...] = PROTOCOLS
+    methods: tuple[str, ...] = REPRESENTATIONS + BASELINES
+    workers: int = 1
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.protocols, self.methods = tuple(self.protocols), tuple(self.methods)
+        if self.budget not in BUDGETS:
+            raise DarlaError(f"unknown budget {self.budget!r}: choose one of {', '.join(BUDGETS)}")
+        if self.env not in envs.ENV_IDS:
+            raise DarlaError(f"reproduce needs an env with domain groups: one of {', '.join(envs.ENV_IDS)}, got {self.env!r}")
+        for name, values, known in (("protocol", self.protocols, PROTOCOLS), ("method", self.methods, REPRESENTATIONS + BASELINES)):
+            unknown = [v for v in values if v not in known]
+            if unknown or not values:
+                raise DarlaError(f"unknown or no {name} {unknown}: choose from {', '.join(known)}")
+        if "beta_vae_dae" in self.methods and "dae" not in self.methods:
+            raise DarlaError("beta_vae_dae is trained through the dae representation: keep dae in --methods")
+        require_positive(self, "workers")
+        if self.seeds is not None:
+            require_positive(self, "seeds")
+
+    @property
+    def plan(self) -> Budget:
+        """The budget, with ``seeds`` applied."""
+        budget = BUDGETS[self.budget]
+        return budget if self.seeds is None else dataclasses.replace(budget, seeds=self.seeds)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: ``kind`` with ``args`` writes ``output``, after the cells in ``needs``.
+
+    :param name: a path-like id, also the name of its log file.
+    :param kind: which runner does the work.
+    :param args: JSON-ready arguments of the runner.
+    :param output: the file whose existence means the cell is done.
+    :param needs: names of cells that must be done first.
+    """
+
+    name: str
+    kind: str
+    args: dict[str, Any]
+    output: str
+    needs: tuple[str, ...] = ()
+
+
+def source_domains(env_id: str, protocol: str) -> tuple[str, ...]:
+    """Where agents of ``protocol`` learn: the ``train`` group, or its first domain alone."""
+    groups = envs.make(env_id).unwrapped.catalogue.groups
+    if "train" not in groups or TARGET not in groups:
+        raise DarlaError(f"{env_id} has no 'train' and 'target' domain groups to reproduce DARLA's protocol with")
+    return ("train",) if protocol == "multi" else (groups["train"][0],)
+
+
+def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
+    """Every cell of the experiment, in an order that respects their needs."""
+    budget = cfg.plan
+    frames = str(out / "frames")
+    cells = [Cell("frames", "collect", {"env": cfg.env, "frames": budget.frames, "seed": cfg.seed, "out": frames},
+                  str(out / "frames" / "manifest.json"))]
+    vision = {}
+    for rep in (m for m in cfg.methods if m in REPRESENTATIONS):
+        folder = out / "vision" / rep
+        teacher = str(out / "vision" / "dae") if rep == "beta_vae_dae" else None
+        vision[rep] = str(folder)
+        cells.append(Cell(f"vision/{rep}", "vision", {"variant": rep, "model": budget.model, "steps": budget.vision_steps,
+                                                      "seed": cfg.seed, "device": cfg.device, "data": frames,
+                                                      "teacher": teacher, "out": str(folder)},
+                          str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
+    for protocol in cfg.protocols:
+        domains = source_domains(cfg.env, protocol)
+        for method in cfg.methods:
+            seeds = []
+            for k in range(budget.seeds):
+                folder = out / "agents" / protocol / method / f"seed{k}"
+                seeds.append(str(folder))
+                agent = {"env": cfg.env, "domains": list(domains), "algo": cfg.algo, "steps": budget.agent_steps,
+                         "seed": cfg.seed + k, "n_envs": budget.n_envs, "device": cfg.device,
+                         "eval_freq": max(1, budget.agent_steps // 2), "eval_episodes": 5,
+                         "checkpoint_freq": budget.agent_steps,
+                         **({"mode": "latent", "vision": vision[method]} if method in vision else {"mode": method})}
+                cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", "agent", {"config": agent, "out": str(folder)},
+                                  str(folder / "model.zip"), (f"vision/{method}",) if method in vision else ()))
+            evaluation = out / "eval" / protocol / method
+            cells.append(Cell(f"eval/{protocol}/{method}", "evaluate",
+                              {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
+                                          "seed": cfg.seed + 1000, "device": cfg.device}, "out": str(evaluation)},
+                              str(evaluation / REPORT_FILE), tuple(f"agents/{protocol}/{method}/seed{k}" for k in range(budget.seeds))))
+    return cells
+
+
+def run_cell(cell: Cell) -> None:
+    """Do one cell's work in this process."""
+    if cell.kind == "collect":
+        from darla.collect import CollectConfig, collect
+
+        args = dict(cell.args)
+        collect(CollectConfig(env=args["env"], domains=("train",), frames=args["frames"], seed=args["seed"]), args["out"])
+    elif cell.kind == "vision":
+        from darla.checkpoint import load_vision
+        from darla.models import make_config
+        from darla.train import TrainConfig, pretrain
+
+        a = cell.args
+        teacher = load_vision(a["teacher"], device="cpu") if a["teacher"] else None
+        train = TrainConfig(steps=a["steps"], seed=a["seed"], device=a["device"], checkpoint_every=max(1, a["steps"] // 4))
+        pretrain(make_config(a["variant"], **a["model"]), train, a["data"], a["out"], resume=True, teacher=teacher)
+    elif cell.kind == "agent":
+        from darla.agent import AgentConfig, train_agent
+
+        folder = Path(cell.args["out"])
+        if folder.exists():  # an agent interrupted mid-training is not resumable: start it again
+            shutil.rmtree(folder)
+        train_agent(AgentConfig(**cell.args["config"]), folder)
+    elif cell.kind == "evaluate":
+        from darla.evaluate import evaluate
+
+        evaluate(EvaluateConfig(**cell.args["config"]), cell.args["out"])
+    else:
+        raise DarlaError(f"unknown cell kind {cell.kind!r}")
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_logged(cell: Cell, log: str) -> float:
+    """Run a cell with its output in its log file (workers share one terminal); returns seconds."""
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        run_cell(cell)
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _runner(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    if workers == 1:
+        yield None
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(threads,))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
+    """Run every cell not yet done, each once its needs are done; returns seconds per cell run."""
+    done = {c.name for c in cells if Path(c.output).exists()}
+    todo = [c for c in cells if c.name not in done]
+    seconds: dict[str, float] = {}
+    bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
+    with _runner(workers) as pool:
+        running: dict[Future[float], Cell] = {}
+        while todo or running:
+            ready = [c for c in todo if set(c.needs) <= done]
+            for cell in ready[: max(0, workers - len(running))]:
+                todo.remove(cell)
+                bar.set_postfix_str(cell.name)
+                if pool is None:
+                    start = time.perf_counter()
+                    run_cell(cell)
+                    seconds[cell.name] = time.perf_counter() - start
+                    done.add(cell.name)
+                    bar.update()
+                else:
+                    running[pool.submit(_run_logged, cell, str(out / "logs" / f"{cell.name}.log"))] = cell
+            if running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    cell = running.pop(future)
+                    seconds[cell.name] = future.result()
+                    done.add(cell.name)
+                    bar.update()
+            elif todo and not ready:
+                raise DarlaError(f"cells {[c.name for c in todo]} wait on cells that never ran")
+    bar.close()
+    return seconds
+
+
+def collect_results(cfg: ReproduceConfig, out: Path) -> dict[str, dict[str, list[DomainResult]]]:
+    """Per protocol and method, the source and target results of the evaluation cells."""
+    return {p: {m: read_results(out / "eval" / p / m / REPORT_FILE) for m in cfg.methods} for p in cfg.protocols}
+
+
+def results_table(results: dict[str, dict[str, list[DomainResult]]]) -> str:
+    """Markdown: per protocol and method, source and target mean return and the transfer ratio."""
+    lines = ["| protocol | method | source return [95% CI] | target return [95% CI] | transfer ratio [95% CI] |",
+             "|---|---|---|---|---|"]
+    for protocol, methods in results.items():
+        for method, rows in methods.items():
+            by = {r.domain: r for r in rows}
+            src, tgt = by[SOURCE], by[TARGET]
+            lines.append(f"| {protocol} | {method} | {format_ci(src.mean, src.mean_ci)} | {format_ci(tgt.mean, tgt.mean_ci)} | "
+                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} |")
+    return "\n".join(lines) + "\n"
+
+
+def results_figure(results: dict[str, dict[str, list[DomainResult]]], path: Path, title: str) -> Path:
+    """One panel per protocol: source and target mean return per method, with 95% CIs."""
+    fig = Figure(figsize=(9.0, 3.4 * len(results)), layout="constrained")
+    axes = fig.subplots(len(results), 1, squeeze=False)[:, 0]
+    for ax, (protocol, methods) in zip(axes, results.items()):
+        series = {role: {m: next(r for r in rows if r.domain == role) for m, rows in methods.items()} for role in (SOURCE, TARGET)}
+        draw_bars(ax, series)
+        ax.set_title(f"{protocol}: trained in the source, evaluated zero-shot in the target", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
+    """Run (or continue) the experiment in ``out`` and write its results.
+
+    ``out`` receives ``results.json``, ``results.md`` and ``results.png``, beside a folder per
+    stage (``frames``, ``vision``, ``agents``, ``eval``) and ``logs`` of the worker processes.
+
+    :param cfg: the experiment.
+    :param out: the run folder; rerunning the same command there continues the run.
+    :return: the results JSON.
+    """
+    out = Path(out)
+    record = {"darla_version": __version__, "config": dataclasses.asdict(cfg), "budget": dataclasses.asdict(cfg.plan)}
+    claim_run_folder(out, RUN_FILE, record, resume=True, key="config")
+    cells = plan_cells(cfg, out)
+    start = time.perf_counter()
+    seconds = run_cells(cells, out, cfg.workers)
+    results = collect_results(cfg, out)
+    report = {
+        **record,
+        "wall_seconds_this_run": time.perf_counter() - start,
+        "cell_seconds_this_run": seconds,
+        "source_domains": {p: list(source_domains(cfg.env, p)) for p in cfg.protocols},
+        "results": {p: {m: [dataclasses.asdict(r) for r in rows] for m, rows in methods.items()} for p, methods in results.items()},
+    }
+    write_json_atomic(out / RESULTS_FILE, report)
+    with atomic_path(out / TABLE_FILE) as tmp:
+        tmp.write_text(results_table(results))
+    budget = cfg.plan
+    results_figure(results, out / FIGURE_FILE,
+                   f"{cfg.env}, budget {cfg.budget}: {budget.seeds} seed(s) x {budget.episodes} episodes, {budget.agent_steps} agent steps")
+    return report
+
