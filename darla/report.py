@@ -1,0 +1,291 @@
+"""``darla inspect``: a report folder on what a vision checkpoint learned about an env.
+
+It holds ``index.md`` (the metrics table, the figures, and per active latent how much it says
+about each factor), ``metrics.json`` and PNGs: reconstructions per domain, latent traversals,
+each per-latent loss term (the KL for the VAE family), the metrics, and per active latent a
+histogram of its value in each domain, which shows the latents that carry the domain apart
+from those that carry the task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from sklearn.metrics import mutual_info_score
+from tqdm.auto import tqdm
+
+from darla import __version__
+from darla.checkpoint import load_vision
+from darla.errors import DarlaError, require_positive
+from darla.figures import reconstruction_grid, save_figure, traversal_grid, vector_term_bars
+from darla.files import atomic_path, claim_run_folder, write_json_atomic
+from darla.metrics import METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
+from darla.metrics.discriminator import discriminator_score, frame_features
+from darla.metrics.scores import represent_all
+from darla.models import VisionModel, frames_to_tensor
+
+RUN_FILE = "inspect.json"
+#: the headline number of each metric, in table order, with how to read it
+HEADLINES = {
+    "beta_vae": "BetaVAE score (held-out accuracy)",
+    "factor_vae": "FactorVAE score (held-out accuracy)",
+    "mig": "MIG",
+    "dci_disentanglement": "DCI disentanglement",
+    "dci_completeness": "DCI completeness",
+    "dci_informativeness": "DCI informativeness (held-out accuracy)",
+    "sap": "SAP",
+}
+#: frames per call of the encoder: bounds the float copy of a batch in memory
+ENCODE_BATCH = 512
+
+
+@dataclass
+class InspectConfig:
+    """What to inspect a vision checkpoint on, and how hard.
+
+    Sample counts default to a fifth of disentanglement_lib's, so a report takes minutes on
+    a CPU; raise them for publishable numbers.
+
+    :param env: a ``darla/`` env id whose frames the model was trained on.
+    :param domains: presets, groups or JSON domain files; empty means the env's ``train``
+        and ``target`` groups, or all its presets when it has no such groups.
+    :param factors: factors to score, by name (``domain`` included); empty means the env's
+        defaults (see :data:`darla.metrics.ground_truth.DEFAULT_FACTORS`).
+    :param seed: seed of every sample drawn.
+    :param device: ``auto``, ``cpu`` or ``cuda``.
+    :param num_train: training points (BetaVAE, FactorVAE) or samples (MIG, DCI, SAP).
+    :param num_eval: held-out points or samples.
+    :param batch_size: observations per BetaVAE point and per FactorVAE vote.
+    :param num_variance_estimate: samples for FactorVAE's per-latent spread.
+    :param n_estimators: boosting stages of DCI's trees.
+    :param bins: bins of a continuous factor and of a code dimension for MIG.
+    :param pool: env states the ground truth draws from.
+    :param frames_per_domain: frames per domain for histograms, reconstructions and the
+        traversal's reference codes.
+    :param discriminator_samples: frames the discriminator trains and scores on.
+    :param discriminator_epochs: passes of the discriminator over its training pairs.
+    """
+
+    env: str = "darla/SeekAvoid2D-v0"
+    domains: tuple[str, ...] = ()
+    factors: tuple[str, ...] = ()
+    seed: int = 0
+    device: str = "auto"
+    num_train: int = 2000
+    num_eval: int = 1000
+    batch_size: int = 64
+    num_variance_estimate: int = 2000
+    n_estimators: int = 100
+    bins: int = 20
+    pool: int = 2000
+    frames_per_domain: int = 256
+    discriminator_samples: int = 2000
+    discriminator_epochs: int = 30
+
+    def __post_init__(self) -> None:
+        require_positive(self, "num_train", "num_eval", "batch_size", "num_variance_estimate", "n_estimators", "bins", "pool",
+                         "frames_per_domain", "discriminator_samples", "discriminator_epochs")
+        self.domains = tuple(str(d) for d in self.domains)
+        self.factors = tuple(str(f) for f in self.factors)
+
+    def metric_config(self) -> MetricConfig:
+        """The metrics' settings."""
+        return MetricConfig(self.batch_size, self.num_train, self.num_eval, self.num_variance_estimate, bins=self.bins,
+                            n_estimators=self.n_estimators)
+
+
+def default_domains(env_id: str) -> tuple[str, ...]:
+    """The ``train`` and ``target`` groups of ``env_id``, or all its presets without them.
+
+    :param env_id: a ``darla/`` env id.
+    """
+    import envs
+
+    catalogue = envs.make(env_id).unwrapped.catalogue
+    groups = tuple(g for g in ("train", "target") if g in catalogue.groups)
+    return groups or tuple(catalogue.presets)
+
+
+def encoder(model: VisionModel) -> Any:
+    """The model's deterministic code as a representation function on uint8 frames.
+
+    :param model: the vision model.
+    """
+
+    def represent(frames: np.ndarray) -> np.ndarray:
+        return np.concatenate([model.embed(frames[i : i + ENCODE_BATCH]).cpu().numpy() for i in range(0, len(frames), ENCODE_BATCH)])
+
+    return represent
+
+
+def metric_bars(scores: dict[str, float], path: Path) -> Path:
+    """The headline metrics as bars on [0, 1], and the discriminator's loss against chance."""
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[4, 1])
+    names = [n for n in HEADLINES if n in scores]
+    left.barh(names[::-1], [scores[n] for n in names[::-1]], color="tab:blue")
+    left.set_xlim(0, 1)
+    left.set_title("disentanglement metrics (higher is better)", fontsize=10)
+    right.bar(["held-out\nBCE"], [scores["discriminator_loss"]], color="tab:orange")
+    right.axhline(scores["discriminator_chance"], color="k", ls="--", lw=1, label="chance (ln 2)")
+    right.set_ylim(0, 0.75)
+    right.legend(fontsize=7, loc="lower right")
+    right.set_title("discriminator\n(lower is better)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def latent_histograms(codes: dict[str, np.ndarray], latents: list[int], info: np.ndarray, names: tuple[str, ...], path: Path) -> Path:
+    """Per latent, a histogram of its value in each domain, titled with the factor it says most about.
+
+    :param codes: domain name -> codes (N, D) of that domain's frames.
+    :param latents: the latents to draw.
+    :param info: normalised mutual information (D, K) between latents and factors.
+    :param names: the factor names.
+    :param path: the PNG to write.
+    """
+    cols = min(4, len(latents))
+    rows = -(-len(latents) // cols)
+    fig = Figure(figsize=(3.0 * cols, 2.2 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, d in zip(axes, latents):
+        values = np.concatenate([c[:, d] for c in codes.values()])
+        edges = np.histogram_bin_edges(values, 30)
+        for name, c in codes.items():
+            ax.hist(c[:, d], bins=edges, histtype="step", label=name, density=True)
+        best = int(info[d].argmax())
+        ax.set_title(f"z{d}: most about {names[best]} ({info[d, best]:.2f})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(latents) :]:
+        ax.set_axis_off()
+    axes[0].legend(fontsize=7)
+    fig.suptitle("active latents: value per domain (title: factor with the highest MI / entropy)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig | None = None) -> Path:
+    """Write the inspection report of ``checkpoint`` into the empty or new folder ``out``.
+
+    :param checkpoint: a vision checkpoint folder.
+    :param out: the report folder; a folder that already holds files is refused.
+    :param config: what to inspect on; defaults to :class:`InspectConfig`'s.
+    :return: ``out``.
+    """
+    config = config or InspectConfig()
+    out = Path(out)
+    start = time.perf_counter()
+    model = load_vision(checkpoint, config.device)
+    domains = config.domains or default_domains(config.env)
+    ground_truth = EnvGroundTruth(config.env, domains, config.factors, config.bins, config.pool, config.seed)
+    frame = ground_truth.frames_in_domain(0, 1, np.random.default_rng(0))[0]
+    expected = (model.config.image_size, model.config.image_size, model.config.channels)
+    if frame.shape != expected:
+        raise DarlaError(f"{config.env} draws {frame.shape} frames but the model takes {expected}: inspect it on the env it was trained on")
+    record = {"checkpoint": str(Path(checkpoint).resolve()), "config": {**dataclasses.asdict(config), "domains": list(domains)}}
+    claim_run_folder(out, RUN_FILE, record, resume=False, resumable=False)
+    represent = encoder(model)
+    rng = np.random.default_rng(config.seed)
+    stages = ["figures", *METRICS, "discriminator"]
+    bar = tqdm(stages, desc="inspect", unit="stage")
+    notes: list[str] = []
+    names = [d.name for d in ground_truth.domains]
+
+    bar.set_postfix_str("figures")
+    frames = {n: ground_truth.frames_in_domain(i, config.frames_per_domain, rng) for i, n in enumerate(names)}
+    codes = {n: represent(f) for n, f in frames.items()}
+    every = np.concatenate(list(frames.values()))
+    x = frames_to_tensor(every, model.device)
+    figures = {f"reconstructions_{n}.png": f"reconstructions in {n}" for n in names}
+    with torch.no_grad():
+        for n in names:
+            reconstruction_grid(model, frames_to_tensor(frames[n][:8], model.device), out / f"reconstructions_{n}.png")
+        traversal_grid(model, x, model.encode(x), out / "traversals.png")
+        figures["traversals.png"] = "latent traversals (rows: latents, most varying first)"
+        vector_terms = {k: v.float().cpu().numpy() for k, v in model.loss(x).items() if v.dim() == 1}
+    for term, values in vector_terms.items():
+        vector_term_bars(term, values, out / f"{term}.png")
+        figures[f"{term}.png"] = f"{term}: per latent, mean over {len(every)} frames"
+    if "kl_per_dim" not in vector_terms:
+        notes.append(f"No KL per latent: a `{model.config.variant}` has no posterior, so that figure is left out.")
+    bar.update()
+
+    scores: dict[str, float] = {}
+    for name in METRICS:
+        bar.set_postfix_str(name)
+        scores.update(compute_metric(name, represent, ground_truth, rng, config.metric_config()))
+        bar.update()
+
+    bar.set_postfix_str("discriminator")
+    sample, factor_codes = ground_truth.sample(config.discriminator_samples, rng)
+    sample_codes = represent(sample)
+    scores.update(discriminator_score(frame_features(sample), sample_codes, rng, epochs=config.discriminator_epochs))
+    bar.update()
+    bar.close()
+
+    entropies = np.array([mutual_info_score(f, f) for f in factor_codes.T])
+    info = mutual_information(sample_codes, factor_codes, config.bins) / np.maximum(entropies, 1e-12)
+    active = np.flatnonzero(active_dimensions(np.concatenate(list(codes.values())).var(axis=0)))
+    metric_bars(scores, out / "metrics.png")
+    figures["metrics.png"] = "every metric"
+    if len(active):
+        latent_histograms(codes, active.tolist(), info, ground_truth.factor_names, out / "latents_by_domain.png")
+        figures["latents_by_domain.png"] = "active latents: histogram of each one's value per domain"
+    else:
+        notes.append("No latent varies over these frames, so there are no per-latent histograms.")
+    seconds = time.perf_counter() - start
+
+    write_json_atomic(
+        out / "metrics.json",
+        {
+            "darla_version": __version__,
+            "checkpoint": record["checkpoint"],
+            "variant": model.config.variant,
+            "env": config.env,
+            "domains": names,
+            "factors": list(ground_truth.factor_names),
+            "factor_sizes": list(ground_truth.factor_sizes),
+            "scores": scores,
+            "active_latents": active.tolist(),
+            "latent_factor_information": {f"z{d}": dict(zip(ground_truth.factor_names, info[d].round(4).tolist())) for d in range(len(info))},
+            "settings": record["config"],
+            "seconds": round(seconds, 1),
+        },
+    )
+    lines = [
+        f"# What `{Path(checkpoint).name}` learned",
+        "",
+        f"A `{model.config.variant}` ({model.latent_dim} latents) inspected on `{config.env}` in {', '.join(f'`{n}`' for n in names)} "
+        f"(from {', '.join(domains)}), seed {config.seed}, in {seconds:.0f} s. Factors scored (codes per factor): "
+        + ", ".join(f"`{n}` ({s})" for n, s in zip(ground_truth.factor_names, ground_truth.factor_sizes))
+        + ". All numbers are in `metrics.json`.",
+        "",
+        "## Metrics",
+        "",
+        *_markdown_table(["metric", "value"], [[HEADLINES[k], f"{scores[k]:.3f}"] for k in HEADLINES if k in scores]
+                         + [["discriminator: best held-out BCE (chance 0.693; lower: the code says more)", f"{scores['discriminator_loss']:.3f}"],
+                            ["FactorVAE: active latents", f"{scores['factor_vae_active_dims']:.0f}"]]),
+        "",
+        "## Which latents carry which factors",
+        "",
+        "Mutual information between each active latent and each factor, over the factor's entropy (1: the latent tells the factor exactly).",
+        "",
+        *_markdown_table(["latent", *ground_truth.factor_names], [[f"z{d}", *(f"{v:.2f}" for v in info[d])] for d in active]),
+        "",
+        "## Figures",
+        "",
+        *(f"**{caption}**\n\n![{caption}]({name})\n" for name, caption in figures.items()),
+        *notes,
+    ]
+    with atomic_path(out / "index.md") as tmp:
+        tmp.write_text("\n".join(lines).rstrip() + "\n")
+    return out

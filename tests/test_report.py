@@ -1,0 +1,87 @@
+"""``darla inspect`` on tiny models writes every artefact it promises."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import SMALL
+from darla.checkpoint import save_vision
+from darla.cli import main
+from darla.models import build_model, make_config
+from darla.report import HEADLINES, InspectConfig, inspect_model
+
+# a few samples of everything: the test is about the artefacts, not the numbers
+TINY = ["--num-train", "40", "--num-eval", "20", "--batch-size", "8", "--num-variance-estimate", "100",
+        "--n-estimators", "5", "--pool", "100", "--frames-per-domain", "16", "--discriminator-samples", "100",
+        "--discriminator-epochs", "2", "--device", "cpu"]
+TINY_CONFIG = InspectConfig(num_train=40, num_eval=20, batch_size=8, num_variance_estimate=100, n_estimators=5, pool=100,
+                            frames_per_domain=16, discriminator_samples=100, discriminator_epochs=2, device="cpu")
+
+
+def tiny_checkpoint(folder: Path, variant: str, image_size: int = 64) -> Path:
+    """An untrained model of ``variant`` on the narrow trunk: its codes still vary with the frame."""
+    return save_vision(build_model(make_config(variant, image_size=image_size, **SMALL)), folder)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("inspect")
+    ckpt = tiny_checkpoint(root / "bvae", "beta_vae")
+    out = root / "report"
+    assert main(["inspect", str(ckpt), "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_report_holds_every_figure_and_metric(report: Path) -> None:
+    domains = ["A_default", "B_default", "B_alternate", "A_alternate"]  # the train group, then target
+    for name in [*(f"reconstructions_{d}.png" for d in domains), "traversals.png", "kl_per_dim.png", "metrics.png", "latents_by_domain.png"]:
+        assert (report / name).stat().st_size > 1000, name
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["domains"] == domains and metrics["variant"] == "beta_vae"
+    assert metrics["factors"] == ["agent_x", "agent_y", "heading", "domain"] and metrics["factor_sizes"] == [20, 20, 20, 4]
+    for name in [*HEADLINES, "discriminator_loss", "factor_vae_active_dims"]:
+        assert 0 <= metrics["scores"][name] <= max(1.0, metrics["scores"]["factor_vae_active_dims"]), name
+    assert len(metrics["latent_factor_information"]) == SMALL["latent_dim"]
+    assert metrics["active_latents"], "an untrained encoder's codes vary with the frame"
+
+
+def test_index_links_every_figure_and_tabulates_every_metric(report: Path) -> None:
+    index = (report / "index.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", index)
+    assert sorted(linked) == sorted(p.name for p in report.glob("*.png"))
+    for caption in HEADLINES.values():
+        assert f"| {caption} |" in index
+    assert "discriminator" in index and "| z" in index
+
+
+def test_a_model_without_kl_is_reported_without_that_figure(tmp_path: Path) -> None:
+    out = inspect_model(tiny_checkpoint(tmp_path / "ae", "ae"), tmp_path / "report", TINY_CONFIG)
+    assert not (out / "kl_per_dim.png").exists()
+    assert "No KL per latent" in (out / "index.md").read_text()
+    assert (out / "metrics.png").is_file()
+
+
+def test_a_folder_holding_files_is_refused(report: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "bvae", "beta_vae")
+    before = (report / "index.md").read_text()
+    assert main(["inspect", str(ckpt), "--out", str(report), *TINY]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert (report / "index.md").read_text() == before
+
+
+def test_a_model_for_other_frames_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "small", "beta_vae", image_size=32)
+    assert main(["inspect", str(ckpt), "--out", str(tmp_path / "r"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "the model takes (32, 32, 3)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_factor_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "bvae", "beta_vae")
+    assert main(["inspect", str(ckpt), "--out", str(tmp_path / "r"), "--factor", "colour", *TINY]) == 2
+    assert "no factor(s) colour" in capsys.readouterr().err
