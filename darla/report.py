@@ -13,11 +13,11 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import mutual_info_score
 from tqdm.auto import tqdm
 
@@ -28,7 +28,7 @@ from darla.figures import reconstruction_grid, save_figure, traversal_grid, vect
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.metrics import METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
 from darla.metrics.discriminator import discriminator_score, frame_features
-from darla.metrics.scores import represent_all
+from darla.metrics.scores import Represent
 from darla.models import VisionModel, frames_to_tensor
 
 RUN_FILE = "inspect.json"
@@ -113,7 +113,7 @@ def default_domains(env_id: str) -> tuple[str, ...]:
     return groups or tuple(catalogue.presets)
 
 
-def encoder(model: VisionModel) -> Any:
+def encoder(model: VisionModel) -> Represent:
     """The model's deterministic code as a representation function on uint8 frames.
 
     :param model: the vision model.
@@ -158,10 +158,11 @@ def latent_histograms(codes: dict[str, np.ndarray], latents: list[int], info: np
         values = np.concatenate([c[:, d] for c in codes.values()])
         edges = np.histogram_bin_edges(values, 30)
         for name, c in codes.items():
-            ax.hist(c[:, d], bins=edges, histtype="step", label=name, density=True)
+            ax.hist(c[:, d], bins=edges, histtype="step", label=name)
         best = int(info[d].argmax())
         ax.set_title(f"z{d}: most about {names[best]} ({info[d, best]:.2f})", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
     for ax in axes[len(latents) :]:
         ax.set_axis_off()
     axes[0].legend(fontsize=7)
@@ -231,6 +232,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     scores.update(discriminator_score(frame_features(sample), sample_codes, rng, epochs=config.discriminator_epochs))
     bar.update()
     bar.close()
+    ground_truth.close()
 
     entropies = np.array([mutual_info_score(f, f) for f in factor_codes.T])
     info = mutual_information(sample_codes, factor_codes, config.bins) / np.maximum(entropies, 1e-12)

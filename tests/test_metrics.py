@@ -152,6 +152,12 @@ def test_env_ground_truth_holds_a_factor_fixed(seek_avoid: EnvGroundTruth) -> No
     assert np.mean(np.any(a != b, axis=-1)) < np.mean(np.any(a != c, axis=-1))
 
 
+def test_env_ground_truth_in_one_domain_scores_no_domain() -> None:
+    assert EnvGroundTruth("darla/SeekAvoid2D-v0", ("A_default",), pool=50).factor_names == ("agent_x", "agent_y", "heading")
+    with pytest.raises(DarlaError, match="domain of darla/SeekAvoid2D-v0 never change"):
+        EnvGroundTruth("darla/SeekAvoid2D-v0", ("A_default",), factors=("heading", "domain"), pool=50)
+
+
 def test_env_ground_truth_refuses_unknown_factors() -> None:
     with pytest.raises(DarlaError, match="no factor.*bogus.*agent_x"):
         EnvGroundTruth("darla/SeekAvoid2D-v0", factors=("bogus",), pool=20)
@@ -165,7 +171,7 @@ def test_dataset_of_collected_frames_serves_observational_metrics(tmp_path: Path
     frames, codes = data.sample(50, np.random.default_rng(0))
     assert frames.shape == (50, 64, 64, 3)
     assert (codes < np.array(data.factor_sizes)).all()
-    represent = lambda x: x.reshape(len(x), -1, 3).mean(axis=1)  # noqa: E731
+    represent = lambda x: x.reshape(len(x), -1, 3).mean(axis=1)
     assert 0 <= mig(represent, data, np.random.default_rng(0), num_train=200)["mig"] <= 1
     with pytest.raises(DarlaError, match="renders from factors"):
         beta_vae_score(represent, data, np.random.default_rng(0), num_train=2, num_eval=2)

@@ -69,7 +69,7 @@ def discriminator_score(
     if len(features) != len(codes) or len(codes) < 8:
         raise DarlaError(f"the discriminator needs one code per observation and at least 8 of each, got {len(features)} and {len(codes)}")
     order = rng.permutation(len(codes))
-    n_test = max(2, int(round(held_out * len(codes))))
+    n_test = max(2, round(held_out * len(codes)))
     test, train = order[:n_test], order[n_test:]
     # standardised with the training part's statistics, so no input's scale dominates
     x_mean, x_std = features[train].mean(0), features[train].std(0) + 1e-6

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import gymnasium as gym
 import numpy as np
 
 import envs
@@ -91,11 +92,7 @@ class FactorBins:
         raw = np.asarray(raw, dtype=np.float64)
         if self.edges is not None:
             return np.clip(np.searchsorted(self.edges, raw, side="right") - 1, 0, self.size - 1)
-        right = np.clip(np.searchsorted(self.values, raw), 1, max(1, self.size - 1))
-        left = right - 1
-        if self.size == 1:
-            return np.zeros(len(raw), dtype=np.int64)
-        return np.where(np.abs(raw - self.values[left]) <= np.abs(raw - self.values[right]), left, right)
+        return np.abs(raw[:, None] - self.values[None, :]).argmin(axis=1)
 
 
 def fit_bins(name: str, raw: np.ndarray, bins: int = 20) -> FactorBins:
@@ -113,6 +110,16 @@ def fit_bins(name: str, raw: np.ndarray, bins: int = 20) -> FactorBins:
         return FactorBins(name, distinct, None)
     edges = np.linspace(distinct[0], distinct[-1], bins + 1)
     return FactorBins(name, (edges[:-1] + edges[1:]) / 2, edges)
+
+
+def uniform_codes(sizes: Sequence[int], n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` rows of codes, each factor drawn independently and uniformly over its ``size`` codes.
+
+    :param sizes: codes per factor.
+    :param n: number of rows.
+    :param rng: the random generator.
+    """
+    return np.stack([rng.integers(size, size=n) for size in sizes], axis=1)
 
 
 def _check_factor_names(wanted: Sequence[str], available: Sequence[str], source: str) -> None:
@@ -146,7 +153,7 @@ class SyntheticGroundTruth:
         :param n: number of rows.
         :param rng: the random generator.
         """
-        return np.stack([rng.integers(size, size=n) for size in self.factor_sizes], axis=1)
+        return uniform_codes(self.factor_sizes, n, rng)
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The standardised factor codes, as float vectors.
@@ -181,7 +188,7 @@ class EnvGroundTruth:
     :param domains: presets, groups or JSON domain files; empty means the env's default.
     :param factors: names of the factors to score (``domain`` included); empty means
         :data:`DEFAULT_FACTORS` for the env, or else every task factor that varies over the
-        pool and the domain when there are several.
+        pool, and the domain when there are several.
     :param bins: bins of a continuous factor.
     :param pool: task-factor vectors to draw from.
     :param seed: seed of the pool's episodes.
@@ -197,7 +204,8 @@ class EnvGroundTruth:
         seed: int = 0,
     ) -> None:
         self.env_id = env_id
-        env = envs.make(env_id, domains)
+        # kept open: frames are rendered from factors for as long as the ground truth lives
+        self._env = env = envs.make(env_id, domains)
         self.env = env.unwrapped
         if not hasattr(self.env, "render_factors"):
             raise DarlaError(f"{env_id} cannot draw a frame from factors; use one of {', '.join(envs.ENV_IDS)}")
@@ -207,7 +215,9 @@ class EnvGroundTruth:
         self.task_names = names[: self._n_task]
         self.pool = self._fill_pool(env, pool, seed)
         varying = [n for i, n in enumerate(self.task_names) if np.ptp(self.pool[:, i]) > 0]
-        wanted = list(factors) or list(DEFAULT_FACTORS.get(env_id, ())) or varying + [DOMAIN_FACTOR] * (len(self.domains) > 1)
+        defaults = list(DEFAULT_FACTORS.get(env_id, varying + [DOMAIN_FACTOR]))
+        # one domain is no factor: it never changes
+        wanted = list(factors) or [n for n in defaults if n != DOMAIN_FACTOR or len(self.domains) > 1]
         _check_factor_names(wanted, self.task_names + [DOMAIN_FACTOR], env_id)
         self._columns = [self.task_names.index(n) for n in wanted if n != DOMAIN_FACTOR]
         self._bins = [fit_bins(self.task_names[c], self.pool[:, c], bins) for c in self._columns]
@@ -220,7 +230,7 @@ class EnvGroundTruth:
         if constant:
             raise DarlaError(f"factor(s) {', '.join(constant)} of {env_id} never change here; score other factors or add domains")
 
-    def _fill_pool(self, env: object, size: int, seed: int) -> np.ndarray:
+    def _fill_pool(self, env: gym.Env, size: int, seed: int) -> np.ndarray:
         """Task factors along random-policy episodes, every few steps, ``size`` of them."""
         rng = np.random.default_rng(seed)
         env.action_space.seed(seed)
@@ -234,8 +244,11 @@ class EnvGroundTruth:
                 if terminated or truncated:
                     _, info = env.reset(seed=int(rng.integers(2**31)))
                     break
-        env.close()
         return np.stack(rows).astype(np.float64)
+
+    def close(self) -> None:
+        """Release the env's renderer."""
+        self._env.close()
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` code rows, each factor uniform over its codes.
@@ -243,7 +256,7 @@ class EnvGroundTruth:
         :param n: number of rows.
         :param rng: the random generator.
         """
-        return np.stack([rng.integers(size, size=n) for size in self.factor_sizes], axis=1)
+        return uniform_codes(self.factor_sizes, n, rng)
 
     def render(self, task: np.ndarray, domain_index: np.ndarray) -> np.ndarray:
         """Frames of raw task-factor rows, each in the domain of that index.
@@ -295,8 +308,8 @@ class FactorDataset:
 
     Factors that never change are left out; the others are coded by :func:`fit_bins`.
 
-    :param frames: the frames (any array-like indexed by row, such as a
-        :class:`~darla.frames.FrameDataset`'s ``get``-able rows), (N, ...).
+    :param frames: the observations (N, ...): an array, or a
+        :class:`~darla.frames.FrameDataset` read row by row.
     :param factors: raw factor values (N, F).
     :param names: a name per factor column.
     :param bins: bins of a continuous factor.

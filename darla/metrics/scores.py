@@ -310,7 +310,9 @@ def sap(
     A continuous factor is scored by the R^2 of a linear fit (squared correlation); a
     categorical one by the held-out accuracy of a linear SVM (C = 0.01, balanced classes)
     on the one dimension. The accuracy of a useless dimension is chance, not zero, so a
-    categorical factor of n values scores at most about 1 - 1/n.
+    categorical factor of n values scores at most about 1 - 1/n; and a linear classifier on
+    one dimension tells apart only the extreme values of an ordered factor, so score ordered
+    factors (positions, sizes) as continuous.
 
     :param represent: the representation function.
     :param ground_truth: any source of samples.
