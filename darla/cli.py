@@ -136,9 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"one of {', '.join(REPRESENTATIONS + BASELINES)}; repeat for several (default: all)")
     add_dataclass_arguments(r, ReproduceConfig, skip=("protocols", "methods"))
 
-    d = sub.add_parser("demo", help="the quick demo: collect frames, pretrain beta_vae_dae, write figures")
-    _add_domain_argument(d)
-    add_dataclass_arguments(d, DemoConfig, skip=("domains",))
+    d = sub.add_parser("demo", help="the quick demo: frames, beta_vae_dae, a latent and a pixel PPO agent, zero-shot transfer")
+    add_dataclass_arguments(d, DemoConfig)
 
     i = sub.add_parser("inspect", help="report what a vision checkpoint learned: figures, disentanglement metrics")
     i.add_argument("checkpoint", type=Path, metavar="CKPT", help="a vision checkpoint folder")
@@ -209,10 +208,15 @@ def _reproduce(args: argparse.Namespace) -> Path:
 
 
 def _demo(args: argparse.Namespace) -> Path:
-    from darla.demo import DemoConfig, run_demo
+    from darla.demo import DemoConfig, figure_paths, run_demo
+    from darla.reproduce import TABLE_FILE
 
-    ckpt, _ = run_demo(dataclass_from_args(DemoConfig, args))
-    return ckpt
+    cfg = dataclass_from_args(DemoConfig, args)
+    run_demo(cfg)
+    print(f"\nZero-shot transfer ({cfg.protocol} protocol; source: the agents' training domains):\n")
+    print((Path(cfg.out) / TABLE_FILE).read_text())
+    print("figures:\n" + "\n".join(f"  {p}" for p in figure_paths(cfg)))
+    return Path(cfg.out)
 
 
 def _inspect(args: argparse.Namespace) -> Path:

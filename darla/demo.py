@@ -1,57 +1,62 @@
-"""The quick demo pipeline: collect frames in the built-in default env, pretrain DARLA's
-beta-VAE_DAE on them, write its figures."""
+"""The quick demo: DARLA's chain once, small. Collect frames in the built-in default env,
+pretrain beta-VAE_DAE on them, train a PPO agent on its codes and a pixel agent beside it, and
+evaluate both zero-shot in the source and the target domains.
+
+It is :func:`darla.reproduce.reproduce` with one seed, two methods and one protocol, so it
+shares the experiment's cells, files and resumption.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from darla.collect import CollectConfig, collect
-from darla.models import VisionModel, make_config
-from darla.train import TrainConfig, pretrain
+from darla.errors import DarlaError
+from darla.reproduce import FIGURE_FILE, PROTOCOLS, ReproduceConfig, reproduce
+
+METHODS = ("beta_vae_dae", "pixels")
 
 
 @dataclass
 class DemoConfig:
     """Size of the demo run.
 
-    :param out: folder for everything the demo writes.
-    :param env: the env whose frames are collected.
-    :param domains: domains the frames come from (DARLA: the training domains only).
-    :param frames: frames to collect with a random policy.
-    :param steps: beta-VAE training steps.
-    :param teacher_steps: DAE training steps.
-    :param batch_size: frames per step.
-    :param seed: seed of data, initialisation and sampling.
+    :param out: folder for everything the demo writes; rerunning continues it.
+    :param env: the env (a ``darla/`` id with ``train`` and ``target`` domain groups).
+    :param budget: ``quick`` (the demo) or ``smoke`` (a plumbing check in about a minute).
+    :param protocol: ``multi`` (learn in the ``train`` group, DMLab-30's protocol) or ``single``.
+    :param workers: processes that run independent steps at once.
+    :param seed: seed of data, vision training and the agents.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     """
 
     out: str = "runs/demo"
     env: str = "darla/SeekAvoid2D-v0"
-    domains: tuple[str, ...] = ("train",)
-    frames: int = 10_000
-    steps: int = 1500
-    teacher_steps: int = 800
-    batch_size: int = 64
+    budget: str = "quick"
+    protocol: str = "multi"
+    workers: int = 2
     seed: int = 0
     device: str = "auto"
 
+    def to_reproduce(self) -> ReproduceConfig:
+        """The experiment this demo runs."""
+        if self.protocol not in PROTOCOLS:
+            raise DarlaError(f"unknown protocol {self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+        return ReproduceConfig(env=self.env, budget=self.budget, seeds=1, protocols=(self.protocol,), methods=METHODS,
+                               workers=self.workers, device=self.device, seed=self.seed)
 
-def run_demo(cfg: DemoConfig) -> tuple[Path, VisionModel]:
+
+def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run the demo; rerunning it continues or reuses what an earlier run wrote.
 
-    :return: the beta-VAE_DAE checkpoint folder and the trained model.
+    :return: the results JSON (also in ``<out>/results.json``).
     """
+    return reproduce(cfg.to_reproduce(), cfg.out)
+
+
+def figure_paths(cfg: DemoConfig) -> list[Path]:
+    """The figures a person looks at after the demo: the transfer chart, then the vision model's."""
     out = Path(cfg.out)
-    frames = collect(CollectConfig(env=cfg.env, domains=cfg.domains, frames=cfg.frames, seed=cfg.seed), out / "frames")
-    train = TrainConfig(
-        steps=cfg.steps,
-        teacher_steps=cfg.teacher_steps,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        device=cfg.device,
-        checkpoint_every=250,
-    )
-    ckpt = out / "beta_vae_dae"
-    model = pretrain(make_config("beta_vae_dae"), train, frames, ckpt, resume=True)
-    return ckpt, model
+    vision = out / "vision" / "beta_vae_dae"
+    return [out / FIGURE_FILE] + sorted(vision.glob("*.png"))

@@ -75,7 +75,7 @@ BUDGETS = {
     "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2,
                     model={**SMALL_TRUNK, "latent_dim": 8}),
     # DARLA's architecture at a size this 2-core CPU finishes within the hour
-    "quick": Budget(frames=10_000, vision_steps=1500, agent_steps=100_000, episodes=30, seeds=3),
+    "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3),
     # closer to the paper's scale: a GPU is recommended
     "full": Budget(frames=100_000, vision_steps=20_000, agent_steps=2_000_000, episodes=100, seeds=5),
 }
@@ -116,8 +116,6 @@ class ReproduceConfig:
             unknown = [v for v in values if v not in known]
             if unknown or not values:
                 raise DarlaError(f"unknown or no {name} {unknown}: choose from {', '.join(known)}")
-        if "beta_vae_dae" in self.methods and "dae" not in self.methods:
-            raise DarlaError("beta_vae_dae is trained through the dae representation: keep dae in --methods")
         require_positive(self, "workers")
         if self.seeds is not None:
             require_positive(self, "seeds")
@@ -162,7 +160,9 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     cells = [Cell("frames", "collect", {"env": cfg.env, "frames": budget.frames, "seed": cfg.seed, "out": frames},
                   str(out / "frames" / "manifest.json"))]
     vision = {}
-    for rep in (m for m in cfg.methods if m in REPRESENTATIONS):
+    # beta_vae_dae learns through a DAE: the dae cell trains it, whether or not dae is compared
+    needed = set(cfg.methods) | ({"dae"} if "beta_vae_dae" in cfg.methods else set())
+    for rep in (r for r in REPRESENTATIONS if r in needed):
         folder = out / "vision" / rep
         teacher = str(out / "vision" / "dae") if rep == "beta_vae_dae" else None
         vision[rep] = str(folder)
@@ -326,8 +326,11 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     :return: the results JSON.
     """
     out = Path(out)
-    record = {"darla_version": __version__, "config": dataclasses.asdict(cfg), "budget": dataclasses.asdict(cfg.plan)}
-    claim_run_folder(out, RUN_FILE, record, resume=True, key="config")
+    config = dataclasses.asdict(cfg)
+    # where and how fast cells run does not change what they compute: those may differ on resume
+    running = {k: config.pop(k) for k in ("workers", "device")}
+    record = {"darla_version": __version__, "experiment": config, "running": running, "budget": dataclasses.asdict(cfg.plan)}
+    claim_run_folder(out, RUN_FILE, record, resume=True, key="experiment")
     cells = plan_cells(cfg, out)
     start = time.perf_counter()
     seconds = run_cells(cells, out, cfg.workers)

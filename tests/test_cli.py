@@ -167,18 +167,18 @@ def test_entry_point_prints_no_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [f"darla: error: frame folder {tmp_path / 'nope'} does not exist: pass the folder that holds your .npy/.npz frames"]
 
 
-def test_demo_runs_and_says_where_outputs_are(tmp_path: Path, capsys) -> None:
-    code, out, _ = run_cli(["demo", "--out", tmp_path / "demo", "--frames", "200", "--steps", "6", "--teacher-steps", "4",
-                            "--batch-size", "16", "--device", "cpu"], capsys)
+def test_demo_runs_the_chain_and_prints_the_transfer_table(tmp_path: Path, capsys) -> None:
+    args = ["demo", "--out", tmp_path / "demo", "--budget", "smoke", "--workers", "1", "--device", "cpu"]
+    code, out, _ = run_cli(args, capsys)
     assert code == 0
-    last = out.strip().splitlines()[-1]
-    assert last.startswith(f"darla: demo done; outputs in {tmp_path / 'demo' / 'beta_vae_dae'}")
-    assert "traversals.png" in last
-    # a second run reuses what is there instead of failing or starting over
-    code, out, _ = run_cli(["demo", "--out", tmp_path / "demo", "--frames", "200", "--steps", "8", "--teacher-steps", "4",
-                            "--batch-size", "16", "--device", "cpu"], capsys)
+    assert "| multi | beta_vae_dae |" in out and "| multi | pixels |" in out
+    assert f"  {tmp_path / 'demo' / 'results.png'}" in out and "traversals.png" in out
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert set(results["results"]["multi"]) == {"beta_vae_dae", "pixels"}
+    # a second run reuses everything instead of failing or starting over
+    code, out, _ = run_cli(args, capsys)
     assert code == 0
-    assert json.loads((tmp_path / "demo" / "beta_vae_dae" / "checkpoints" / "step_00000008" / "trainer.json").read_text())["step"] == 8
+    assert json.loads((tmp_path / "demo" / "results.json").read_text())["cell_seconds_this_run"] == {}
 
 
 def test_domains_lists_presets_and_draws_them(tmp_path: Path, capsys) -> None:

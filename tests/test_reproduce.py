@@ -1,0 +1,81 @@
+"""darla reproduce: the smoke budget end to end, and an interrupted run that resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import darla.reproduce as reproduce_module
+from darla.cli import main
+from darla.reproduce import REPRESENTATIONS, ReproduceConfig, plan_cells, reproduce
+from test_cli import assert_one_line_error
+
+
+def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "smoke"
+    assert main(["reproduce", "--budget", "smoke", "--out", str(out), "--device", "cpu"]) == 0
+    table = (out / "results.md").read_text()
+    assert table in capsys.readouterr().out
+    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
+    assert len(rows) == 2 * 7  # two protocols x five representations and two pixel baselines
+    results = json.loads((out / "results.json").read_text())
+    assert results["source_domains"] == {"single": ["A_default"], "multi": ["train"]}
+    for protocol in ("single", "multi"):
+        for method, rows_ in results["results"][protocol].items():
+            domains = [r["domain"] for r in rows_]
+            assert domains == ["source", "target"], (protocol, method)
+            assert all(len(r["returns"][0]) == 2 for r in rows_)  # the smoke budget's episodes
+    agent = json.loads((out / "agents" / "single" / "beta_vae_dae" / "seed0" / "agent.json").read_text())
+    assert agent["config"]["domains"] == ["A_default"] and agent["vision"]["path"].endswith("vision/beta_vae_dae")
+    assert (out / "results.png").stat().st_size > 10_000
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae", "pixels"), device="cpu")
+    out = tmp_path / "run"
+    real = reproduce_module.run_cell
+
+    def interrupted(cell):
+        if cell.name == "eval/single/pixels":
+            raise KeyboardInterrupt
+        real(cell)
+
+    monkeypatch.setattr(reproduce_module, "run_cell", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(cfg, out)
+    assert not (out / "results.json").exists()
+    kept = {p: p.stat().st_mtime_ns for p in [out / "vision" / "vae" / "model.safetensors",
+                                             out / "agents" / "single" / "vae" / "seed0" / "model.zip",
+                                             out / "eval" / "single" / "vae" / "evaluation.json"]}
+    # an agent cut off mid-training leaves a folder without model.zip: it is trained again
+    (out / "agents" / "single" / "pixels" / "seed0" / "model.zip").unlink()
+    monkeypatch.setattr(reproduce_module, "run_cell", real)
+    report = reproduce(cfg, out)
+    assert set(report["cell_seconds_this_run"]) == {"agents/single/pixels/seed0", "eval/single/pixels"}
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert set(report["results"]["single"]) == {"vae", "pixels"}
+
+
+def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_target(tmp_path: Path) -> None:
+    cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick"), tmp_path)}
+    assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae")
+    assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0"
+    assert sum(c.kind == "agent" for c in cells.values()) == 2 * 7 * 3
+    assert {c.args["config"]["domains"][0] for c in cells.values() if c.kind == "evaluate"} == {"target"}
+    assert all(name in cells for name in (f"vision/{r}" for r in REPRESENTATIONS))
+
+
+def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (["--budget", "huge"], "unknown budget 'huge'"),
+        (["--env", "CartPole-v1"], "needs an env with domain groups"),
+        (["--method", "resnet"], "unknown or no method"),
+    ]
+    for args, fragment in cases:
+        assert_one_line_error(main(["reproduce", "--out", str(tmp_path / "r"), *args]), capsys.readouterr().err, fragment)
+    out = tmp_path / "other"
+    assert main(["reproduce", "--out", str(out), "--method", "pixels", "--protocol", "single", "--device", "cpu"]) == 0
+    code = main(["reproduce", "--out", str(out), "--method", "vae", "--protocol", "single"])
+    assert_one_line_error(code, capsys.readouterr().err, "holds a run with other settings (methods)")
