@@ -8,7 +8,7 @@ published settings; every count is an argument so that small checks run fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,7 @@ from sklearn.metrics import mutual_info_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
+from tqdm.auto import tqdm
 
 from darla.errors import DarlaError, require_positive
 from darla.metrics.ground_truth import FactorSamples, GenerativeFactors
@@ -80,9 +81,13 @@ def _fixed_factor_batches(
     return codes.reshape(len(fixed), groups, size, -1)
 
 
-def _points_in_chunks(num_points: int, per_point: int) -> list[int]:
+def _points_in_chunks(num_points: int, per_point: int, desc: str) -> Iterator[int]:
+    """Chunk sizes that add up to ``num_points``, behind a progress bar (shown on a terminal only)."""
     step = max(1, CHUNK // per_point)
-    return [min(step, num_points - start) for start in range(0, num_points, step)]
+    with tqdm(total=num_points, desc=desc, unit="point", leave=False, disable=None) as bar:
+        for start in range(0, num_points, step):
+            yield min(step, num_points - start)
+            bar.update(min(step, num_points - start))
 
 
 def beta_vae_score(
@@ -109,7 +114,7 @@ def beta_vae_score(
 
     def points(n: int) -> tuple[np.ndarray, np.ndarray]:
         features, labels = [], []
-        for chunk in _points_in_chunks(n, 2 * batch_size):
+        for chunk in _points_in_chunks(n, 2 * batch_size, "BetaVAE points"):
             fixed = rng.integers(n_factors, size=chunk)
             # one group per pair: both members share the fixed factor's value
             codes = _fixed_factor_batches(represent, ground_truth, fixed, batch_size, 2, rng)
@@ -175,7 +180,7 @@ def factor_vae_score(
 
     def votes(n: int) -> np.ndarray:
         table = np.zeros((codes.shape[1], n_factors), dtype=np.int64)
-        for chunk in _points_in_chunks(n, batch_size):
+        for chunk in _points_in_chunks(n, batch_size, "FactorVAE votes"):
             fixed = rng.integers(n_factors, size=chunk)
             batch = _fixed_factor_batches(represent, ground_truth, fixed, 1, batch_size, rng)[:, 0]
             local = (batch[:, :, active] / scale).var(axis=1, ddof=1)
