@@ -197,7 +197,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     represent = encoder(model)
     rng = np.random.default_rng(config.seed)
     stages = ["figures", *METRICS, "discriminator"]
-    bar = tqdm(stages, desc="inspect", unit="stage")
+    bar = tqdm(total=len(stages), desc="inspect", unit="stage")
     notes: list[str] = []
     names = [d.name for d in ground_truth.domains]
 
