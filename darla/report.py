@@ -32,6 +32,7 @@ from darla.metrics.scores import Represent
 from darla.models import VisionModel, frames_to_tensor
 
 RUN_FILE = "inspect.json"
+METRICS_FILE = "metrics.json"
 #: the headline number of each metric, in table order, with how to read it
 HEADLINES = {
     "beta_vae": "BetaVAE score (held-out accuracy)",
@@ -247,7 +248,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     seconds = time.perf_counter() - start
 
     write_json_atomic(
-        out / "metrics.json",
+        out / METRICS_FILE,
         {
             "darla_version": __version__,
             "checkpoint": record["checkpoint"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import multiprocessing
 import os
 import shutil
@@ -36,6 +37,7 @@ from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE, SOURCE, DomainResult, EvaluateConfig, draw_bars, format_ci, read_results
 from darla.figures import save_figure
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
+from darla.report import METRICS_FILE
 
 RUN_FILE = "reproduce.json"
 RESULTS_FILE = "results.json"
@@ -59,6 +61,8 @@ class Budget:
     :param seeds: agent seeds per method and protocol.
     :param n_envs: parallel envs per agent; None takes the hyperparameter file's.
     :param model: vision config fields every representation shares.
+    :param inspect: :class:`darla.report.InspectConfig` fields of each representation's
+        disentanglement report (sample counts).
     """
 
     frames: int
@@ -68,15 +72,22 @@ class Budget:
     seeds: int
     n_envs: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
+    inspect: dict[str, Any] = field(default_factory=dict)
 
 
 BUDGETS = {
     # a plumbing check: every cell runs, nothing learns much
     "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2,
-                    model={**SMALL_TRUNK, "latent_dim": 8}),
+                    model={**SMALL_TRUNK, "latent_dim": 8},
+                    inspect={"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
+                             "n_estimators": 5, "pool": 200, "frames_per_domain": 16, "discriminator_samples": 200,
+                             "discriminator_epochs": 2}),
     # DARLA's architecture at a size this 2-core CPU finishes within the hour
-    "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3),
-    # closer to the paper's scale: a GPU is recommended
+    "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3,
+                    inspect={"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50,
+                             "pool": 1000, "frames_per_domain": 128, "discriminator_samples": 1000,
+                             "discriminator_epochs": 15}),
+    # closer to the paper's scale: a GPU is recommended; reports at darla inspect's defaults
     "full": Budget(frames=100_000, vision_steps=20_000, agent_steps=2_000_000, episodes=100, seeds=5),
 }
 
@@ -136,6 +147,8 @@ class Cell:
     :param args: JSON-ready arguments of the runner.
     :param output: the file whose existence means the cell is done.
     :param needs: names of cells that must be done first.
+    :param folder: where a runner that cannot resume writes; what an interrupted run left
+        there is removed before the cell runs again.
     """
 
     name: str
@@ -143,6 +156,7 @@ class Cell:
     args: dict[str, Any]
     output: str
     needs: tuple[str, ...] = ()
+    folder: str | None = None
 
 
 def source_domains(env_id: str, protocol: str) -> tuple[str, ...]:
@@ -170,6 +184,11 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                                                       "seed": cfg.seed, "device": cfg.device, "data": frames,
                                                       "teacher": teacher, "out": str(folder)},
                           str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
+        if rep in cfg.methods:
+            report = out / "inspect" / rep
+            cells.append(Cell(f"inspect/{rep}", "inspect", {"checkpoint": str(folder), "out": str(report),
+                                                            "config": {"env": cfg.env, "seed": cfg.seed, "device": cfg.device, **budget.inspect}},
+                              str(report / METRICS_FILE), (f"vision/{rep}",), str(report)))
     for protocol in cfg.protocols:
         domains = source_domains(cfg.env, protocol)
         for method in cfg.methods:
@@ -183,7 +202,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                          "checkpoint_freq": budget.agent_steps,
                          **({"mode": "latent", "vision": vision[method]} if method in vision else {"mode": method})}
                 cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", "agent", {"config": agent, "out": str(folder)},
-                                  str(folder / "model.zip"), (f"vision/{method}",) if method in vision else ()))
+                                  str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), str(folder)))
             evaluation = out / "eval" / protocol / method
             cells.append(Cell(f"eval/{protocol}/{method}", "evaluate",
                               {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
@@ -194,6 +213,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
 
 def run_cell(cell: Cell) -> None:
     """Do one cell's work in this process."""
+    if cell.folder is not None and Path(cell.folder).exists():
+        shutil.rmtree(cell.folder)
     if cell.kind == "collect":
         from darla.collect import CollectConfig, collect
 
@@ -211,10 +232,11 @@ def run_cell(cell: Cell) -> None:
     elif cell.kind == "agent":
         from darla.agent import AgentConfig, train_agent
 
-        folder = Path(cell.args["out"])
-        if folder.exists():  # an agent interrupted mid-training is not resumable: start it again
-            shutil.rmtree(folder)
-        train_agent(AgentConfig(**cell.args["config"]), folder)
+        train_agent(AgentConfig(**cell.args["config"]), cell.args["out"])
+    elif cell.kind == "inspect":
+        from darla.report import InspectConfig, inspect_model
+
+        inspect_model(cell.args["checkpoint"], cell.args["out"], InspectConfig(**cell.args["config"]))
     elif cell.kind == "evaluate":
         from darla.evaluate import evaluate
 
@@ -303,6 +325,38 @@ def results_table(results: dict[str, dict[str, list[DomainResult]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the report's scores shown beside the transfer ratios, with their column names
+HEADLINE_SCORES = {"beta_vae": "BetaVAE", "factor_vae": "FactorVAE", "mig": "MIG", "dci_disentanglement": "DCI D",
+                   "sap": "SAP", "discriminator_loss": "discr. loss"}
+
+
+def read_scores(out: Path, cfg: ReproduceConfig) -> dict[str, dict[str, float]]:
+    """Each compared representation's disentanglement scores, from its inspect report."""
+    scores = {}
+    for rep in (m for m in cfg.methods if m in REPRESENTATIONS):
+        path = out / "inspect" / rep / METRICS_FILE
+        try:
+            scores[rep] = json.loads(path.read_text())["scores"]
+        except (OSError, json.JSONDecodeError, KeyError) as exc:
+            raise DarlaError(f"{path} is not a readable inspect report ({exc}); delete that folder and rerun") from None
+    return scores
+
+
+def scores_table(scores: dict[str, dict[str, float]], results: dict[str, dict[str, list[DomainResult]]]) -> str:
+    """Markdown: each representation's disentanglement scores beside its transfer ratio per protocol."""
+    protocols = list(results)
+    lines = ["| representation | " + " | ".join(HEADLINE_SCORES.values()) + " | " +
+             " | ".join(f"transfer ratio ({p})" for p in protocols) + " |",
+             "|---|" + "---|" * (len(HEADLINE_SCORES) + len(protocols))]
+    for rep, values in scores.items():
+        ratios = []
+        for p in protocols:
+            target = next(r for r in results[p][rep] if r.domain == TARGET)
+            ratios.append(format_ci(target.ratio, target.ratio_ci))
+        lines.append(f"| {rep} | " + " | ".join(f"{values[k]:.3f}" for k in HEADLINE_SCORES) + " | " + " | ".join(ratios) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def results_figure(results: dict[str, dict[str, list[DomainResult]]], path: Path, title: str) -> Path:
     """One panel per protocol: source and target mean return per method, with 95% CIs."""
     fig = Figure(figsize=(9.0, 3.4 * len(results)), layout="constrained")
@@ -335,16 +389,21 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     start = time.perf_counter()
     seconds = run_cells(cells, out, cfg.workers)
     results = collect_results(cfg, out)
+    scores = read_scores(out, cfg)
     report = {
         **record,
         "wall_seconds_this_run": time.perf_counter() - start,
         "cell_seconds_this_run": seconds,
         "source_domains": {p: list(source_domains(cfg.env, p)) for p in cfg.protocols},
         "results": {p: {m: [dataclasses.asdict(r) for r in rows] for m, rows in methods.items()} for p, methods in results.items()},
+        "disentanglement": scores,
     }
     write_json_atomic(out / RESULTS_FILE, report)
+    table = results_table(results)
+    if scores:
+        table += "\nDisentanglement of each representation (`inspect/<name>/index.md` has the full report):\n\n" + scores_table(scores, results)
     with atomic_path(out / TABLE_FILE) as tmp:
-        tmp.write_text(results_table(results))
+        tmp.write_text(table)
     budget = cfg.plan
     results_figure(results, out / FIGURE_FILE,
                    f"{cfg.env}, budget {cfg.budget}: {budget.seeds} seed(s) x {budget.episodes} episodes, {budget.agent_steps} agent steps")

@@ -18,8 +18,11 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
     assert main(["reproduce", "--budget", "smoke", "--out", str(out), "--device", "cpu"]) == 0
     table = (out / "results.md").read_text()
     assert table in capsys.readouterr().out
-    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
+    transfer, disentanglement = table.split("Disentanglement of each representation")
+    rows = [line for line in transfer.splitlines()[2:] if line.startswith("| ")]
     assert len(rows) == 2 * 7  # two protocols x five representations and two pixel baselines
+    score_rows = [line for line in disentanglement.splitlines()[4:] if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in score_rows] == [f"| {rep}" for rep in REPRESENTATIONS]
     results = json.loads((out / "results.json").read_text())
     assert results["source_domains"] == {"single": ["A_default"], "multi": ["train"]}
     for protocol in ("single", "multi"):
@@ -30,6 +33,9 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
     agent = json.loads((out / "agents" / "single" / "beta_vae_dae" / "seed0" / "agent.json").read_text())
     assert agent["config"]["domains"] == ["A_default"] and agent["vision"]["path"].endswith("vision/beta_vae_dae")
     assert (out / "results.png").stat().st_size > 10_000
+    assert set(results["disentanglement"]) == set(REPRESENTATIONS)
+    assert 0.0 <= results["disentanglement"]["beta_vae_dae"]["mig"] <= 1.0
+    assert (out / "inspect" / "beta_vae_dae" / "index.md").is_file()
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +59,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     (out / "agents" / "single" / "pixels" / "seed0" / "model.zip").unlink()
     monkeypatch.setattr(reproduce_module, "run_cell", real)
     report = reproduce(cfg, out)
-    assert set(report["cell_seconds_this_run"]) == {"agents/single/pixels/seed0", "eval/single/pixels"}
+    assert set(report["cell_seconds_this_run"]) == {"agents/single/pixels/seed0", "eval/single/pixels"}, report["cell_seconds_this_run"]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert set(report["results"]["single"]) == {"vae", "pixels"}
 
@@ -64,7 +70,10 @@ def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_tar
     assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0"
     assert sum(c.kind == "agent" for c in cells.values()) == 2 * 7 * 3
     assert {c.args["config"]["domains"][0] for c in cells.values() if c.kind == "evaluate"} == {"target"}
-    assert all(name in cells for name in (f"vision/{r}" for r in REPRESENTATIONS))
+    assert all(f"vision/{r}" in cells and cells[f"inspect/{r}"].needs == (f"vision/{r}",) for r in REPRESENTATIONS)
+    # a method list without dae still trains the DAE that beta_vae_dae learns through, but does not report on it
+    cells = {c.name for c in plan_cells(ReproduceConfig(budget="quick", methods=("beta_vae_dae",)), tmp_path)}
+    assert "vision/dae" in cells and "inspect/dae" not in cells and "inspect/beta_vae_dae" in cells
 
 
 def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
