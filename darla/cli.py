@@ -26,7 +26,7 @@ INTERRUPT_HINTS = {
     "domains": "nothing was written",
     "demo": "rerun the same command to continue",
     "inspect": "remove the partial report folder (or choose another --out) and rerun",
-    "evaluate": "nothing was written; rerun the same command",
+    "evaluate": "the report is written at the end: rerun the same command",
     "reproduce": "rerun the same command to continue; finished cells are kept",
 }
 

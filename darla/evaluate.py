@@ -3,25 +3,31 @@
 Several agent folders are several seeds of one method. Per domain the report holds the mean
 return, the interquartile mean (IQM) and their 95% stratified-bootstrap confidence intervals
 (rliable), and the transfer ratio: the domain's mean return over the source's, where the source
-is the domains the agents trained in. Each seed is a stratum: the bootstrap resamples the
-episodes of every seed separately, so every seed keeps its weight in each resample.
+is the domains the agents trained in.
+
+The statistics follow rliable's unit, the training run: with several seeds each seed's mean
+episode return is one run, and the bootstrap resamples seeds, so the intervals include how much
+training runs differ. With a single seed nothing can be said about other runs; its episodes are
+resampled instead, and the report names which unit it used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Sequence
+import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.utils import set_random_seed
 
 from darla import __version__
 from darla.agent import LoadedAgent, load_agent
@@ -44,7 +50,8 @@ class EvaluateConfig:
     :param episodes: episodes per agent and domain.
     :param seed: seed of the evaluation envs, the policies' sampling and the bootstrap.
     :param n_envs: envs stepped together (their frames are encoded in one batch).
-    :param deterministic: take the policy's most likely action instead of sampling it.
+    :param deterministic: take the policy's most likely action instead of sampling it (the
+        EvalCallback during training takes the most likely one, so its curves may differ).
     :param video: also write one rollout per domain as a GIF.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param bootstrap_reps: bootstrap resamples per confidence interval.
@@ -81,6 +88,8 @@ class DomainResult:
     :param ratio: mean return over the source's mean return; None for the source itself.
     :param ratio_ci: its 95% confidence interval; None where a resample's source mean is not
         positive, since a ratio to a return at or below zero says nothing about transfer.
+    :param unit: what the bootstrap resampled: ``"seeds"`` (each seed's mean return is a run)
+        or ``"episodes"`` (one seed).
     """
 
     domain: str
@@ -91,6 +100,7 @@ class DomainResult:
     iqm_ci: tuple[float, float]
     ratio: float | None = None
     ratio_ci: tuple[float, float] | None = None
+    unit: str = "seeds"
 
 
 def episode_returns(agent: LoadedAgent, domains: str | Sequence[str], cfg: EvaluateConfig) -> np.ndarray:
@@ -99,25 +109,47 @@ def episode_returns(agent: LoadedAgent, domains: str | Sequence[str], cfg: Evalu
     The same seed gives every agent the same sequence of episode starts.
     """
     env = agent.make_env(domains, n_envs=min(cfg.n_envs, cfg.episodes), seed=cfg.seed)
-    set_random_seed(cfg.seed)
     try:
-        returns, _ = evaluate_policy(agent.model, env, n_eval_episodes=cfg.episodes,
-                                     deterministic=cfg.deterministic, return_episode_rewards=True)
+        with seeded(cfg.seed):
+            returns, _ = evaluate_policy(agent.model, env, n_eval_episodes=cfg.episodes,
+                                         deterministic=cfg.deterministic, return_episode_rewards=True)
     finally:
         env.close()
     return np.asarray(returns, dtype=np.float64)
 
 
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed Python's, NumPy's and torch's global generators for a block, then restore them.
+
+    Policies sample with torch's (and DQN explores with NumPy's), and rliable resamples with
+    NumPy's global generator; restoring them keeps the caller's streams untouched.
+    """
+    states = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+
+
 def _interval(scores: np.ndarray | list[np.ndarray], func: Any, reps: int, seed: int) -> tuple[float, np.ndarray]:
     """Point estimate and 95% percentile interval of ``func`` by rliable's stratified bootstrap."""
-    # rliable draws its resamples from NumPy's global generator; seed it, then put it back
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
+    with seeded(seed):
         point, interval = rly.get_interval_estimates({"x": scores}, func, reps=reps)
-    finally:
-        np.random.set_state(state)
     return float(np.asarray(point["x"]).ravel()[0]), np.asarray(interval["x"]).ravel()
+
+
+def runs_of(scores: np.ndarray) -> tuple[np.ndarray, str]:
+    """The runs the bootstrap resamples, ``(runs, 1)``, and their unit: each seed's mean return
+    when there are several seeds, else the one seed's episode returns."""
+    if scores.shape[1] > 1:
+        return scores.mean(axis=0)[:, None], "seeds"
+    return scores, "episodes"
 
 
 def _mean_ratio(target: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -129,22 +161,24 @@ def summarise(returns: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -
     """Statistics per domain from episode returns.
 
     :param returns: per domain, an array ``(episodes, seeds)``; the key ``"source"`` (if present)
-        is the reference of the transfer ratios.
+        is the reference of the transfer ratios. Target and source runs are resampled
+        independently, which ignores their pairing by seed and so errs towards wider ratio intervals.
     :param reps: bootstrap resamples.
     :param seed: seed of the bootstrap.
     :return: one result per domain, in the order of ``returns``.
     """
     results = []
-    source = returns.get(SOURCE)
-    for domain, scores in returns.items():
-        scores = np.asarray(scores, dtype=np.float64)
-        if scores.ndim != 2 or scores.shape[0] < 1:
+    arrays = {domain: np.asarray(scores, dtype=np.float64) for domain, scores in returns.items()}
+    for domain, scores in arrays.items():
+        if scores.ndim != 2 or min(scores.shape) < 1:
             raise DarlaError(f"returns for {domain} must be (episodes, seeds), got shape {scores.shape}")
-        mean, mean_ci = _interval(scores, lambda s: np.array([rly_metrics.aggregate_mean(s)]), reps, seed)
-        iqm, iqm_ci = _interval(scores, lambda s: np.array([rly_metrics.aggregate_iqm(s)]), reps, seed)
-        result = DomainResult(domain, scores.T.tolist(), mean, _pair(mean_ci), iqm, _pair(iqm_ci))
-        if source is not None and domain != SOURCE:
-            ratio, ratio_ci = _interval([scores, np.asarray(source, dtype=np.float64)], _mean_ratio, reps, seed)
+    for domain, scores in arrays.items():
+        runs, unit = runs_of(scores)
+        mean, mean_ci = _interval(runs, lambda s: np.array([rly_metrics.aggregate_mean(s)]), reps, seed)
+        iqm, iqm_ci = _interval(runs, lambda s: np.array([rly_metrics.aggregate_iqm(s)]), reps, seed)
+        result = DomainResult(domain, scores.T.tolist(), mean, _pair(mean_ci), iqm, _pair(iqm_ci), unit=unit)
+        if SOURCE in arrays and domain != SOURCE:
+            ratio, ratio_ci = _interval([runs, runs_of(arrays[SOURCE])[0]], _mean_ratio, reps, seed)
             result.ratio = None if np.isnan(ratio) else ratio
             result.ratio_ci = None if np.isnan(ratio_ci).any() or result.ratio is None else _pair(ratio_ci)
         results.append(result)
@@ -156,9 +190,17 @@ def _pair(values: np.ndarray) -> tuple[float, float]:
 
 
 def check_same_method(agents: Sequence[LoadedAgent], folders: Sequence[str]) -> None:
-    """Refuse agent folders that are not seeds of one method (env, domains, algorithm, input)."""
+    """Refuse agent folders that are not distinct seeds of one method (env, source domains,
+    algorithm, input mode, vision variant)."""
+    seen: dict[Path, str] = {}
+    for folder in folders:
+        if Path(folder).resolve() in seen:
+            raise DarlaError(f"{folder} and {seen[Path(folder).resolve()]} are the same agent: pass each seed once")
+        seen[Path(folder).resolve()] = folder
+
     def method(a: LoadedAgent) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(a.config).items() if k in ("env", "domains", "algo", "mode", "stack")}
+        keys = ("env", "domains", "algo", "mode", "stack")
+        return {**{k: v for k, v in dataclasses.asdict(a.config).items() if k in keys}, "method": a.method}
 
     first = method(agents[0])
     for agent, folder in zip(agents[1:], folders[1:]):
@@ -177,12 +219,12 @@ def format_ci(value: float | None, ci: tuple[float, float] | None) -> str:
 
 def markdown_table(results: dict[str, list[DomainResult]]) -> str:
     """One row per method and domain: mean, IQM and transfer ratio with their 95% CIs."""
-    lines = ["| method | domain | mean return [95% CI] | IQM [95% CI] | transfer ratio [95% CI] | seeds x episodes |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | domain | mean return [95% CI] | IQM [95% CI] | transfer ratio [95% CI] | seeds x episodes | resampled |",
+             "|---|---|---|---|---|---|---|"]
     for method, rows in results.items():
         for r in rows:
             lines.append(f"| {method} | {r.domain} | {format_ci(r.mean, r.mean_ci)} | {format_ci(r.iqm, r.iqm_ci)} | "
-                         f"{format_ci(r.ratio, r.ratio_ci)} | {len(r.returns)} x {len(r.returns[0])} |")
+                         f"{format_ci(r.ratio, r.ratio_ci)} | {len(r.returns)} x {len(r.returns[0])} | {r.unit} |")
     return "\n".join(lines) + "\n"
 
 
@@ -193,7 +235,7 @@ def draw_bars(ax: Any, series: dict[str, dict[str, DomainResult]]) -> None:
     for i, (label, rows) in enumerate(series.items()):
         xs = [x for x, g in enumerate(groups) if g in rows]
         picked = [rows[groups[x]] for x in xs]
-        err = np.array([[r.mean - r.mean_ci[0] for r in picked], [r.mean_ci[1] - r.mean for r in picked]])
+        err = np.clip([[r.mean - r.mean_ci[0] for r in picked], [r.mean_ci[1] - r.mean for r in picked]], 0, None)
         ax.bar(np.array(xs) + (i - (len(series) - 1) / 2) * width, [r.mean for r in picked], width, yerr=err,
                capsize=3, label=label)
     ax.set_xticks(range(len(groups)), groups, fontsize=8)
@@ -217,16 +259,19 @@ def rollout_video(agent: LoadedAgent, domains: str | Sequence[str], path: Path, 
     import imageio.v2 as imageio
 
     env = agent.make_env(domains, n_envs=1, seed=seed, render=True)
-    obs = env.reset()
-    frames = [env.get_images()[0]]
-    done = False
-    while not done and len(frames) < max_frames:
-        action, _ = agent.model.predict(obs, deterministic=deterministic)
-        obs, _, dones, _ = env.step(action)
-        done = bool(dones[0])
-        if not done:
-            frames.append(env.get_images()[0])
-    env.close()
+    try:
+        with seeded(seed):
+            obs = env.reset()
+            frames = [env.get_images()[0]]
+            done = False
+            while not done and len(frames) < max_frames:
+                action, _ = agent.model.predict(obs, deterministic=deterministic)
+                obs, _, dones, _ = env.step(action)
+                done = bool(dones[0])
+                if not done:
+                    frames.append(env.get_images()[0])
+    finally:
+        env.close()
     with atomic_path(path) as tmp:
         imageio.mimsave(tmp, frames, format="GIF", duration=0.1, loop=0)
     return path
@@ -267,7 +312,7 @@ def evaluate(cfg: EvaluateConfig, out: str | Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.video:
         report["videos"] = {name: str(rollout_video(agents[0], domains, out / "videos" / f"{_safe_name(name)}.gif",
-                                                    cfg.seed, cfg.deterministic))
+                                                    cfg.seed, cfg.deterministic).relative_to(out))
                             for name, domains in where.items()}
     write_json_atomic(out / REPORT_FILE, report)
     table = markdown_table({method: results})
@@ -283,4 +328,4 @@ def read_results(path: str | Path) -> list[DomainResult]:
         rows = json.loads(Path(path).read_text())["results"]
         return [DomainResult(**{**r, **{k: tuple(r[k]) if r[k] is not None else None for k in ("mean_ci", "iqm_ci", "ratio_ci")}}) for r in rows]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DarlaError(f"{path} is not a readable evaluation report ({exc}); rerun darla evaluate") from None
+        raise DarlaError(f"{path} is not a readable evaluation report ({exc}); delete its folder and evaluate again") from None
