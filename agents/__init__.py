@@ -5,6 +5,6 @@ builds PPO, DQN or SAC on latent codes (``latent``), raw frames (``pixels``) or 
 frames (``pixels_aug``).
 """
 
-from agents.factory import ALGORITHMS, MODES, check_algorithm, hyperparams, make_agent
+from agents.factory import ALGORITHMS, MODES, check_action_space, check_algorithm, hyperparams, make_agent
 
-__all__ = ["ALGORITHMS", "MODES", "check_algorithm", "hyperparams", "make_agent"]
+__all__ = ["ALGORITHMS", "MODES", "check_action_space", "check_algorithm", "hyperparams", "make_agent"]

@@ -28,6 +28,15 @@ def check_algorithm(algo: str, mode: str) -> None:
         raise DarlaError(f"unknown input mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
+def check_action_space(algo: str, action_space: gym.Space) -> None:
+    """Refuse an algorithm that cannot act in ``action_space`` (DQN: discrete; SAC: continuous)."""
+    discrete = isinstance(action_space, gym.spaces.Discrete)
+    if algo == "dqn" and not discrete:
+        raise DarlaError("dqn needs discrete actions and this env's are continuous: use ppo or sac")
+    if algo == "sac" and discrete:
+        raise DarlaError("sac needs continuous actions and this env's are discrete: use ppo or dqn")
+
+
 def hyperparams(algo: str, env_id: str, mode: str) -> dict[str, Any]:
     """The hyperparameters of ``algo`` for ``env_id`` in ``mode``: the file's ``default`` entry,
     overridden by the env's entry, each with its ``mode`` section merged in.
@@ -67,11 +76,7 @@ def make_agent(
     :param tensorboard_log: folder for TensorBoard logs, or None.
     :return: the agent.
     """
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    if algo == "dqn" and not discrete:
-        raise DarlaError("dqn needs discrete actions and this env's are continuous: use ppo or sac")
-    if algo == "sac" and discrete:
-        raise DarlaError("sac needs continuous actions and this env's are discrete: use ppo or dqn")
+    check_action_space(algo, env.action_space)
     kwargs = {k: v for k, v in params.items() if k not in ("n_envs", "policy", "policy_kwargs")}
     policy_kwargs = dict(params.get("policy_kwargs") or {})
     if mode == "pixels_aug":

@@ -24,7 +24,8 @@ class DemoConfig:
 
     :param out: folder for everything the demo writes; rerunning continues it.
     :param env: the env (a ``darla/`` id with ``train`` and ``target`` domain groups).
-    :param budget: ``quick`` (the demo) or ``smoke`` (a plumbing check in about a minute).
+    :param budget: ``quick`` (the demo), ``smoke`` (a plumbing check in about a minute) or
+        ``full`` (see ``darla reproduce``).
     :param protocol: ``multi`` (learn in the ``train`` group, DMLab-30's protocol) or ``single``.
     :param workers: processes that run independent steps at once.
     :param seed: seed of data, vision training and the agents.

@@ -2,8 +2,9 @@
 each and on pixels, evaluate them all zero-shot in the target domain.
 
 The run is a set of cells (one vision model, one agent seed, one evaluation), each writing its
-own folder under ``out``. A cell whose output exists is skipped, so an interrupted run continues
-where it stopped; cells whose inputs are ready run in parallel worker processes.
+own folder under ``out``. A cell that finished has a record in ``out/cells/`` and is skipped,
+so an interrupted run continues where it stopped; a cell is run again when a cell it needs
+finished after it. Cells whose inputs are ready run in parallel worker processes.
 
 Two protocols, in both of which the vision models see frames of the ``train`` group only:
 
@@ -21,6 +22,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,11 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 import envs
+from agents import check_algorithm, check_action_space
 from darla import __version__
+from darla.device import resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE, SOURCE, DomainResult, EvaluateConfig, draw_bars, format_ci, read_results
 from darla.figures import save_figure
@@ -40,6 +46,7 @@ from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.report import METRICS_FILE
 
 RUN_FILE = "reproduce.json"
+CELLS_DIR = "cells"
 RESULTS_FILE = "results.json"
 TABLE_FILE = "results.md"
 FIGURE_FILE = "results.png"
@@ -124,9 +131,15 @@ class ReproduceConfig:
         if self.env not in envs.ENV_IDS:
             raise DarlaError(f"reproduce needs an env with domain groups: one of {', '.join(envs.ENV_IDS)}, got {self.env!r}")
         for name, values, known in (("protocol", self.protocols, PROTOCOLS), ("method", self.methods, REPRESENTATIONS + BASELINES)):
+            if not values:
+                raise DarlaError(f"no {name} given: choose from {', '.join(known)}")
             unknown = [v for v in values if v not in known]
-            if unknown or not values:
-                raise DarlaError(f"unknown or no {name} {unknown}: choose from {', '.join(known)}")
+            if unknown:
+                raise DarlaError(f"unknown {name} {', '.join(unknown)}: choose from {', '.join(known)}")
+            if len(set(values)) < len(values):
+                raise DarlaError(f"a {name} is named twice in {', '.join(values)}: name each once")
+        check_algorithm(self.algo, "latent")
+        resolve_device(self.device)
         require_positive(self, "workers")
         if self.seeds is not None:
             require_positive(self, "seeds")
@@ -161,7 +174,7 @@ class Cell:
 
 def source_domains(env_id: str, protocol: str) -> tuple[str, ...]:
     """Where agents of ``protocol`` learn: the ``train`` group, or its first domain alone."""
-    groups = envs.make(env_id).unwrapped.catalogue.groups
+    groups = load_env_creator(gym.spec(env_id).entry_point).catalogue.groups
     if "train" not in groups or TARGET not in groups:
         raise DarlaError(f"{env_id} has no 'train' and 'target' domain groups to reproduce DARLA's protocol with")
     return ("train",) if protocol == "multi" else (groups["train"][0],)
@@ -171,8 +184,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     """Every cell of the experiment, in an order that respects their needs."""
     budget = cfg.plan
     frames = str(out / "frames")
-    cells = [Cell("frames", "collect", {"env": cfg.env, "frames": budget.frames, "seed": cfg.seed, "out": frames},
-                  str(out / "frames" / "manifest.json"))]
+    cells = [Cell("frames", "collect", {"env": cfg.env, "domains": ["train"], "frames": budget.frames, "seed": cfg.seed,
+                                        "out": frames}, str(out / "frames" / "manifest.json"))]
     vision = {}
     # beta_vae_dae learns through a DAE: the dae cell trains it, whether or not dae is compared
     needed = set(cfg.methods) | ({"dae"} if "beta_vae_dae" in cfg.methods else set())
@@ -218,8 +231,8 @@ def run_cell(cell: Cell) -> None:
     if cell.kind == "collect":
         from darla.collect import CollectConfig, collect
 
-        args = dict(cell.args)
-        collect(CollectConfig(env=args["env"], domains=("train",), frames=args["frames"], seed=args["seed"]), args["out"])
+        a = cell.args
+        collect(CollectConfig(env=a["env"], domains=tuple(a["domains"]), frames=a["frames"], seed=a["seed"]), a["out"])
     elif cell.kind == "vision":
         from darla.checkpoint import load_vision
         from darla.models import make_config
@@ -273,10 +286,36 @@ def _runner(workers: int) -> Iterator[ProcessPoolExecutor | None]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _record_path(out: Path, cell: Cell) -> Path:
+    return out / CELLS_DIR / f"{cell.name}.json"
+
+
+def finished_cells(cells: list[Cell], out: Path) -> dict[str, float]:
+    """Seconds each finished cell took, for the cells still valid: recorded as finished, output
+    present, and finished after every cell it needs (else a needed cell was redone since)."""
+    finished: dict[str, float] = {}
+    when: dict[str, float] = {}
+    for cell in cells:  # planned in dependency order
+        path = _record_path(out, cell)
+        if not path.is_file() or not Path(cell.output).exists():
+            continue
+        record = json.loads(path.read_text())
+        if all(n in finished and when[n] <= record["finished"] for n in cell.needs):
+            finished[cell.name], when[cell.name] = record["seconds"], record["finished"]
+    return finished
+
+
+def _finish(out: Path, cell: Cell, seconds: float) -> None:
+    write_json_atomic(_record_path(out, cell), {"seconds": seconds, "finished": time.time()})
+
+
 def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
-    """Run every cell not yet done, each once its needs are done; returns seconds per cell run."""
-    done = {c.name for c in cells if Path(c.output).exists()}
+    """Run every cell not finished, each once its needs are; returns seconds per cell run."""
+    finished = finished_cells(cells, out)
+    done = set(finished)
     todo = [c for c in cells if c.name not in done]
+    for cell in todo:  # a stale record must not count if this run is interrupted again
+        _record_path(out, cell).unlink(missing_ok=True)
     seconds: dict[str, float] = {}
     bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
     with _runner(workers) as pool:
@@ -290,15 +329,23 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
                     start = time.perf_counter()
                     run_cell(cell)
                     seconds[cell.name] = time.perf_counter() - start
+                    _finish(out, cell, seconds[cell.name])
                     done.add(cell.name)
                     bar.update()
                 else:
                     running[pool.submit(_run_logged, cell, str(out / "logs" / f"{cell.name}.log"))] = cell
             if running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
+                completed, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in completed:
                     cell = running.pop(future)
-                    seconds[cell.name] = future.result()
+                    try:
+                        seconds[cell.name] = future.result()
+                    except Exception as exc:
+                        log = out / "logs" / f"{cell.name}.log"
+                        print(f"darla: cell {cell.name} failed; waiting for the {len(running)} running cell(s) to finish",
+                              file=sys.stderr)
+                        raise DarlaError(f"cell {cell.name} failed ({type(exc).__name__}: {exc}); see {log}, fix it and rerun") from None
+                    _finish(out, cell, seconds[cell.name])
                     done.add(cell.name)
                     bar.update()
             elif todo and not ready:
@@ -337,8 +384,8 @@ def read_scores(out: Path, cfg: ReproduceConfig) -> dict[str, dict[str, float]]:
         path = out / "inspect" / rep / METRICS_FILE
         try:
             scores[rep] = json.loads(path.read_text())["scores"]
-        except (OSError, json.JSONDecodeError, KeyError) as exc:
-            raise DarlaError(f"{path} is not a readable inspect report ({exc}); delete that folder and rerun") from None
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DarlaError(f"{path} is not a readable inspect report ({exc}); delete {path.parent} and rerun") from None
     return scores
 
 
@@ -383,9 +430,12 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     config = dataclasses.asdict(cfg)
     # where and how fast cells run does not change what they compute: those may differ on resume
     running = {k: config.pop(k) for k in ("workers", "device")}
-    record = {"darla_version": __version__, "experiment": config, "running": running, "budget": dataclasses.asdict(cfg.plan)}
-    claim_run_folder(out, RUN_FILE, record, resume=True, key="experiment")
+    record = {"darla_version": __version__, "experiment": {**config, "budget": dataclasses.asdict(cfg.plan)}, "running": running}
     cells = plan_cells(cfg, out)
+    probe = envs.make(cfg.env)
+    check_action_space(cfg.algo, probe.action_space)
+    probe.close()
+    claim_run_folder(out, RUN_FILE, record, resume=True, key="experiment")
     start = time.perf_counter()
     seconds = run_cells(cells, out, cfg.workers)
     results = collect_results(cfg, out)
@@ -394,6 +444,7 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
         **record,
         "wall_seconds_this_run": time.perf_counter() - start,
         "cell_seconds_this_run": seconds,
+        "cell_seconds": finished_cells(cells, out),
         "source_domains": {p: list(source_domains(cfg.env, p)) for p in cfg.protocols},
         "results": {p: {m: [dataclasses.asdict(r) for r in rows] for m, rows in methods.items()} for p, methods in results.items()},
         "disentanglement": scores,

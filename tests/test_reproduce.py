@@ -9,7 +9,8 @@ import pytest
 
 import darla.reproduce as reproduce_module
 from darla.cli import main
-from darla.reproduce import REPRESENTATIONS, ReproduceConfig, plan_cells, reproduce
+from darla.errors import DarlaError
+from darla.reproduce import REPRESENTATIONS, Cell, ReproduceConfig, finished_cells, plan_cells, reproduce, run_cells
 from test_cli import assert_one_line_error
 
 
@@ -55,19 +56,23 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     kept = {p: p.stat().st_mtime_ns for p in [out / "vision" / "vae" / "model.safetensors",
                                              out / "agents" / "single" / "vae" / "seed0" / "model.zip",
                                              out / "eval" / "single" / "vae" / "evaluation.json"]}
-    # an agent cut off mid-training leaves a folder without model.zip: it is trained again
-    (out / "agents" / "single" / "pixels" / "seed0" / "model.zip").unlink()
     monkeypatch.setattr(reproduce_module, "run_cell", real)
+    report = reproduce(cfg, out)
+    assert set(report["cell_seconds_this_run"]) == {"eval/single/pixels"}, report["cell_seconds_this_run"]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert set(report["results"]["single"]) == {"vae", "pixels"}
+    # an agent whose output is gone is trained again, and the evaluation that used it is redone too
+    (out / "agents" / "single" / "pixels" / "seed0" / "model.zip").unlink()
     report = reproduce(cfg, out)
     assert set(report["cell_seconds_this_run"]) == {"agents/single/pixels/seed0", "eval/single/pixels"}, report["cell_seconds_this_run"]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
-    assert set(report["results"]["single"]) == {"vae", "pixels"}
+    assert set(report["cell_seconds"]) == {c.name for c in plan_cells(cfg, out)}
 
 
 def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_target(tmp_path: Path) -> None:
     cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick"), tmp_path)}
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae")
-    assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0"
+    assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0" and cells["frames"].args["domains"] == ["train"]
     assert sum(c.kind == "agent" for c in cells.values()) == 2 * 7 * 3
     assert {c.args["config"]["domains"][0] for c in cells.values() if c.kind == "evaluate"} == {"target"}
     assert all(f"vision/{r}" in cells and cells[f"inspect/{r}"].needs == (f"vision/{r}",) for r in REPRESENTATIONS)
@@ -80,11 +85,25 @@ def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
     cases = [
         (["--budget", "huge"], "unknown budget 'huge'"),
         (["--env", "CartPole-v1"], "needs an env with domain groups"),
-        (["--method", "resnet"], "unknown or no method"),
+        (["--method", "resnet"], "unknown method resnet"),
+        (["--method", "vae", "--method", "vae"], "named twice"),
+        (["--algo", "sac"], "sac needs continuous actions"),
+        (["--device", "tpu"], "unknown device"),
     ]
     for args, fragment in cases:
         assert_one_line_error(main(["reproduce", "--out", str(tmp_path / "r"), *args]), capsys.readouterr().err, fragment)
+    assert not (tmp_path / "r").exists()  # refused before anything is written
     out = tmp_path / "other"
     assert main(["reproduce", "--out", str(out), "--method", "pixels", "--protocol", "single", "--device", "cpu"]) == 0
     code = main(["reproduce", "--out", str(out), "--method", "vae", "--protocol", "single"])
     assert_one_line_error(code, capsys.readouterr().err, "holds a run with other settings (methods)")
+
+
+def test_a_failing_cell_in_a_worker_is_named_with_its_log(tmp_path: Path) -> None:
+    cells = [Cell("ok", "collect", {"env": "darla/SeekAvoid2D-v0", "domains": ["train"], "frames": 50, "seed": 0,
+                                   "out": str(tmp_path / "frames")}, str(tmp_path / "frames" / "manifest.json")),
+             Cell("bad", "teleport", {}, str(tmp_path / "never"), ("ok",))]
+    with pytest.raises(DarlaError, match=r"cell bad failed \(DarlaError: unknown cell kind 'teleport'\); see .*bad\.log"):
+        run_cells(cells, tmp_path, workers=2)
+    # the cell that worked in the other process is recorded as finished
+    assert set(finished_cells(cells, tmp_path)) == {"ok"}
