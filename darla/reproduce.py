@@ -361,14 +361,14 @@ def collect_results(cfg: ReproduceConfig, out: Path) -> dict[str, dict[str, list
 
 def results_table(results: dict[str, dict[str, list[DomainResult]]]) -> str:
     """Markdown: per protocol and method, source and target mean return and the transfer ratio."""
-    lines = ["| protocol | method | source return [95% CI] | target return [95% CI] | transfer ratio [95% CI] |",
-             "|---|---|---|---|---|"]
+    lines = ["| protocol | method | source return [95% CI] | target return [95% CI] | transfer ratio [95% CI] | CIs resample |",
+             "|---|---|---|---|---|---|"]
     for protocol, methods in results.items():
         for method, rows in methods.items():
             by = {r.domain: r for r in rows}
             src, tgt = by[SOURCE], by[TARGET]
             lines.append(f"| {protocol} | {method} | {format_ci(src.mean, src.mean_ci)} | {format_ci(tgt.mean, tgt.mean_ci)} | "
-                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} |")
+                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} | {tgt.unit} |")
     return "\n".join(lines) + "\n"
 
 

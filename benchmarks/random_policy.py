@@ -1,0 +1,62 @@
+"""The random policy's return: the floor that 'well above random' in docs/results.md is read against.
+
+It is measured as ``darla reproduce`` measures its agents: 3 seeds x 30 episodes per domain, 8
+envs, episode starts seeded with 1000 (the evaluation seed of a reproduce run with seed 0), and
+mean return per seed.
+
+Usage: python benchmarks/random_policy.py --env darla/SeekAvoid2D-v0 [--out benchmarks/results/random_policy.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+import envs
+from darla.files import write_json_atomic
+
+
+class RandomPolicy:
+    """Uniform random actions, with SB3's ``predict`` signature."""
+
+    def __init__(self, action_space, seed: int) -> None:
+        self.space = action_space
+        self.space.seed(seed)
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        return np.stack([self.space.sample() for _ in range(len(obs))]), None
+
+
+def random_returns(env_id: str, domain: str, seeds: int = 3, episodes: int = 30, n_envs: int = 8) -> list[float]:
+    """Mean return of the random policy per seed in ``domain``."""
+    means = []
+    for seed in range(seeds):
+        venv = DummyVecEnv([lambda: Monitor(envs.make(env_id, (domain,))) for _ in range(n_envs)])
+        venv.seed(1000)
+        returns, _ = evaluate_policy(RandomPolicy(venv.action_space, seed), venv, n_eval_episodes=episodes,
+                                     return_episode_rewards=True)
+        venv.close()
+        means.append(float(np.mean(returns)))
+    return means
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="darla/SeekAvoid2D-v0")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/random_policy.json"))
+    args = parser.parse_args()
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    results[args.env] = {d: random_returns(args.env, d) for d in ("A_default", "train", "A_alternate")}
+    for domain, means in results[args.env].items():
+        print(f"{args.env} {domain}: mean {np.mean(means):.3f} per seed {[round(m, 3) for m in means]}")
+    write_json_atomic(args.out, results)
+
+
+if __name__ == "__main__":
+    main()
