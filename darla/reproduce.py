@@ -158,7 +158,8 @@ class Cell:
     :param name: a path-like id, also the name of its log file.
     :param kind: which runner does the work.
     :param args: JSON-ready arguments of the runner.
-    :param output: the file whose existence means the cell is done.
+    :param output: the file a finished cell leaves in its folder (the folder holds nothing else
+        of another cell's).
     :param needs: names of cells that must be done first.
     :param folder: where a runner that cannot resume writes; what an interrupted run left
         there is removed before the cell runs again.
@@ -299,7 +300,11 @@ def finished_cells(cells: list[Cell], out: Path) -> dict[str, float]:
         path = _record_path(out, cell)
         if not path.is_file() or not Path(cell.output).exists():
             continue
-        record = json.loads(path.read_text())
+        try:
+            record = json.loads(path.read_text())
+            record["seconds"], record["finished"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a damaged record: run the cell again
         if all(n in finished and when[n] <= record["finished"] for n in cell.needs):
             finished[cell.name], when[cell.name] = record["seconds"], record["finished"]
     return finished
@@ -314,8 +319,12 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
     finished = finished_cells(cells, out)
     done = set(finished)
     todo = [c for c in cells if c.name not in done]
-    for cell in todo:  # a stale record must not count if this run is interrupted again
-        _record_path(out, cell).unlink(missing_ok=True)
+    for cell in todo:
+        record = _record_path(out, cell)
+        if record.is_file():
+            # finished once but stale (output gone, or built on a cell redone since): start it afresh
+            record.unlink()
+            shutil.rmtree(Path(cell.output).parent, ignore_errors=True)
     seconds: dict[str, float] = {}
     bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
     with _runner(workers) as pool:
