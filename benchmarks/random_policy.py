@@ -1,5 +1,8 @@
 """The random policy's return: the floor that 'well above random' in docs/results.md is read against.
 
+For the SeekAvoid envs, in the domains ``darla reproduce`` uses: ``A_default`` (the single
+protocol's source), the ``train`` group (the multi protocol's) and ``A_alternate`` (the target).
+
 It is measured as ``darla reproduce`` measures its agents: 3 seeds x 30 episodes per domain, 8
 envs, episode starts seeded with 1000 (the evaluation seed of a reproduce run with seed 0), and
 mean return per seed.
