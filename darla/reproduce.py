@@ -161,8 +161,8 @@ class Cell:
     :param output: the file a finished cell leaves in its folder (the folder holds nothing else
         of another cell's).
     :param needs: names of cells that must be done first.
-    :param folder: where a runner that cannot resume writes; what an interrupted run left
-        there is removed before the cell runs again.
+    :param resumable: whether the runner continues what an interrupted run left in the
+        output's folder; else that folder is emptied before the cell runs again.
     """
 
     name: str
@@ -170,7 +170,7 @@ class Cell:
     args: dict[str, Any]
     output: str
     needs: tuple[str, ...] = ()
-    folder: str | None = None
+    resumable: bool = True
 
 
 def source_domains(env_id: str, protocol: str) -> tuple[str, ...]:
@@ -202,7 +202,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
             report = out / "inspect" / rep
             cells.append(Cell(f"inspect/{rep}", "inspect", {"checkpoint": str(folder), "out": str(report),
                                                             "config": {"env": cfg.env, "seed": cfg.seed, "device": cfg.device, **budget.inspect}},
-                              str(report / METRICS_FILE), (f"vision/{rep}",), str(report)))
+                              str(report / METRICS_FILE), (f"vision/{rep}",), resumable=False))
     for protocol in cfg.protocols:
         domains = source_domains(cfg.env, protocol)
         for method in cfg.methods:
@@ -216,7 +216,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                          "checkpoint_freq": budget.agent_steps,
                          **({"mode": "latent", "vision": vision[method]} if method in vision else {"mode": method})}
                 cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", "agent", {"config": agent, "out": str(folder)},
-                                  str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), str(folder)))
+                                  str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), resumable=False))
             evaluation = out / "eval" / protocol / method
             cells.append(Cell(f"eval/{protocol}/{method}", "evaluate",
                               {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
@@ -227,8 +227,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
 
 def run_cell(cell: Cell) -> None:
     """Do one cell's work in this process."""
-    if cell.folder is not None and Path(cell.folder).exists():
-        shutil.rmtree(cell.folder)
+    if not cell.resumable:
+        shutil.rmtree(Path(cell.output).parent, ignore_errors=True)
     if cell.kind == "collect":
         from darla.collect import CollectConfig, collect
 
