@@ -18,30 +18,17 @@ from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
 
-import envs
+from darla.agent import AgentConfig, build_env
+from darla.evaluate import RandomPolicy
 from darla.files import write_json_atomic
-
-
-class RandomPolicy:
-    """Uniform random actions, with SB3's ``predict`` signature."""
-
-    def __init__(self, action_space, seed: int) -> None:
-        self.space = action_space
-        self.space.seed(seed)
-
-    def predict(self, obs, state=None, episode_start=None, deterministic=False):
-        return np.stack([self.space.sample() for _ in range(len(obs))]), None
 
 
 def random_returns(env_id: str, domain: str, seeds: int = 3, episodes: int = 30, n_envs: int = 8) -> list[float]:
     """Mean return of the random policy per seed in ``domain``."""
     means = []
     for seed in range(seeds):
-        venv = DummyVecEnv([lambda: Monitor(envs.make(env_id, (domain,))) for _ in range(n_envs)])
-        venv.seed(1000)
+        venv = build_env(AgentConfig(env=env_id, mode="pixels"), [domain], n_envs, seed=1000)
         returns, _ = evaluate_policy(RandomPolicy(venv.action_space, seed), venv, n_eval_episodes=episodes,
                                      return_episode_rewards=True)
         venv.close()

@@ -17,6 +17,7 @@ from darla.agent import AgentConfig, build_env, load_agent, train_agent
 from darla.cli import main
 from darla.collect import CollectConfig, collect
 from darla.errors import DarlaError
+from darla.evaluate import RandomPolicy
 from darla.models import make_config
 from darla.train import TrainConfig, pretrain
 from test_cli import assert_one_line_error
@@ -43,22 +44,12 @@ def trained(vision: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-class RandomPolicy:
-    """Uniform random actions, with SB3's predict signature."""
-
-    def __init__(self, n_actions: int, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-        self.n_actions = n_actions
-
-    def predict(self, obs, state=None, episode_start=None, deterministic=False):
-        return self.rng.integers(self.n_actions, size=(len(obs),)), None
-
-
 def test_ppo_on_latents_beats_the_random_policy(trained: Path) -> None:
     agent = load_agent(trained, device="cpu")
     env = agent.make_env("train", n_envs=1, seed=123)
     agent_mean, _ = evaluate_policy(agent.model, env, n_eval_episodes=60)
-    random_mean, _ = evaluate_policy(RandomPolicy(3, 0), agent.make_env("train", n_envs=1, seed=123), n_eval_episodes=60)
+    random_env = agent.make_env("train", n_envs=1, seed=123)
+    random_mean, _ = evaluate_policy(RandomPolicy(random_env.action_space, 0), random_env, n_eval_episodes=60)
     # measured here: agent 0.5 to 0.8, random about 0.0, over 60 episodes of 3 pickups at most
     assert agent_mean > random_mean + 0.3, (agent_mean, random_mean)
 
