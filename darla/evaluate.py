@@ -75,6 +75,10 @@ class EvaluateConfig:
         if not self.agents:
             raise DarlaError("no agent to evaluate: pass --agent DIR (repeat it for several seeds)")
         require_positive(self, "episodes", "n_envs", "bootstrap_reps")
+        if SOURCE in self.domains:
+            # the report's row for the agents' own domains is called that already
+            raise DarlaError(f"--domain {SOURCE!r} names the report's source row; the source domains are always evaluated, "
+                             "so pass only the other domains (a JSON domain file needs another name)")
 
 
 @dataclass

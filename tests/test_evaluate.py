@@ -145,6 +145,7 @@ def test_evaluate_refuses_bad_input(scripted: Path, tmp_path: Path, capsys: pyte
         (["--agent", scripted, "--domain", "attic", "--episodes", "2", "--device", "cpu"], "attic"),
         (["--agent", scripted, "--episodes", "0"], "episodes must be at least 1"),
         (["--agent", scripted, "--agent", scripted, "--device", "cpu"], "are the same agent: pass each seed once"),
+        (["--agent", scripted, "--domain", "source"], "names the report's source row"),
     ]
     for args, fragment in cases:
         code = main(["evaluate", "--out", str(tmp_path / "o"), *map(str, args)])
