@@ -238,6 +238,8 @@ def pretrain(
     frames = FrameDataset(data)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     variant = get_variant(config.variant)
+    # the record keeps the learning rate used, not "the variant's", which a later release may change
+    train = dataclasses.replace(train, lr=train.lr or variant.lr)
     record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
     rank, _ = _world()
     if rank == 0:

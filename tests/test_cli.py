@@ -13,6 +13,7 @@ import pytest
 from conftest import write_rooms
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE
 from darla.cli import main
+from darla.models import get_variant
 
 SMALL_FLAGS = ["--set", "conv_channels=[16,16,32,32]", "--set", "hidden_dim=64", "--latent-dim", "8"]
 
@@ -49,6 +50,9 @@ def test_pretrain_writes_checkpoint_figures_and_logs(trained: Path) -> None:
     assert (trained / "dae" / MODEL_FILE).is_file(), "the DAE is kept beside the result"
     config = json.loads((trained / CONFIG_FILE).read_text())["model"]
     assert config["beta"] == 2.0 and config["latent_dim"] == 8 and config["dae"]["variant"] == "dae"
+    # each records the learning rate it was trained with, not "the variant's default"
+    lrs = [json.loads((folder / CONFIG_FILE).read_text())["train"]["lr"] for folder in (trained, trained / "dae")]
+    assert lrs == [get_variant("beta_vae_dae").lr, get_variant("dae").lr]
     from PIL import Image
 
     # the beta_vae_dae grid has two more rows (input and reconstruction through the DAE) than the DAE's own
