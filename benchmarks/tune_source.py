@@ -1,0 +1,112 @@
+"""Choose a representation's settings on source domains only: the return of PPO on its codes.
+
+Each candidate is a set of vision-config overrides (and optionally a learning rate or a longer
+teacher). It is pretrained as ``darla reproduce --budget quick`` pretrains (the same frames
+from the ``train`` group, the same steps), then PPO learns on its codes in the single
+protocol's source domain for the budget's agent steps, and each seed's agent is evaluated
+there, in the source, for the budget's episodes. The target domain is never built, so the
+choice cannot leak it.
+
+Finished candidates are kept in the JSON and skipped when the command is run again.
+
+Usage:
+    python benchmarks/tune_source.py --env darla/SeekAvoid2D-v0 --variant beta_vae_dae --out runs/tune2d \
+        --candidate 'default={}' --candidate 'lr1e-3={"lr": 1e-3}' --candidate 'bottleneck={"model": {"dae_layer": "bottleneck"}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from darla.agent import AgentConfig, load_agent, train_agent
+from darla.checkpoint import load_vision
+from darla.collect import CollectConfig, collect
+from darla.evaluate import EvaluateConfig, episode_returns
+from darla.files import write_json_atomic
+from darla.models import get_variant, make_config
+from darla.reproduce import BUDGETS, source_domains
+from darla.train import TrainConfig, pretrain
+
+#: the evaluation seed of a reproduce run with seed 0, so episode starts match its source rows
+EVAL_SEED = 1000
+
+
+def teacher_for(variant: str, steps: int, data: Path, out: Path) -> Any:
+    """The variant's frozen teacher trained ``steps`` steps on ``data`` (shared across candidates)."""
+    teacher = get_variant(variant).teacher
+    if teacher is None:
+        return None
+    folder = out / f"{teacher}_{steps}"
+    if not (folder / "model.safetensors").is_file():
+        pretrain(make_config(teacher), TrainConfig(steps=steps, checkpoint_every=steps), data, folder, resume=True, figures=False)
+    return load_vision(folder, device="cpu")
+
+
+def run_candidate(env: str, variant: str, spec: dict[str, Any], budget: str, seeds: int, data: Path, out: Path) -> dict[str, Any]:
+    """Pretrain one candidate, train ``seeds`` agents on its codes, and score them in the source."""
+    plan = BUDGETS[budget]
+    teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out.parent)
+    train = TrainConfig(steps=plan.vision_steps, lr=spec.get("lr"), checkpoint_every=plan.vision_steps)
+    pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, out / "vision", resume=True,
+             teacher=teacher, figures=False)
+    source = source_domains(env, "single")
+    means = []
+    for seed in range(seeds):
+        folder = out / f"seed{seed}"
+        if not (folder / "model.zip").is_file():
+            train_agent(AgentConfig(env=env, domains=source, vision=str(out / "vision"), steps=plan.agent_steps, seed=seed,
+                                    n_envs=plan.n_envs, eval_freq=plan.agent_steps, eval_episodes=5,
+                                    checkpoint_freq=plan.agent_steps), folder)
+        agent = load_agent(folder)
+        returns = episode_returns(agent, source, EvaluateConfig(agents=(str(folder),), episodes=plan.episodes, seed=EVAL_SEED))
+        means.append(float(np.mean(returns)))
+    return {"spec": spec, "source": list(source), "seed_means": means, "mean": float(np.mean(means))}
+
+
+def parse_candidate(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME=JSON`` into its name and spec."""
+    name, sep, spec = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--candidate {text!r}: write NAME=JSON, e.g. 'lr1e-3={{\"lr\": 1e-3}}'")
+    try:
+        return name, json.loads(spec)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--candidate {name}: its spec is not JSON ({exc})") from None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="darla/SeekAvoid2D-v0")
+    parser.add_argument("--variant", default="beta_vae_dae")
+    parser.add_argument("--candidate", action="append", required=True, help="NAME=JSON with model, lr, teacher_steps keys")
+    parser.add_argument("--budget", default="quick")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (leave a core to other work)")
+    parser.add_argument("--out", type=Path, required=True, help="work folder (frames, models, agents)")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/tune_source.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    candidates = dict(parse_candidate(c) for c in args.candidate)
+    data = args.out / "frames"
+    if not (data / "manifest.json").is_file():
+        collect(CollectConfig(env=args.env, domains=("train",), frames=BUDGETS[args.budget].frames, seed=0), data)
+    results = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    key = f"{args.env} {args.variant} {args.budget}"
+    done = results.setdefault(key, {})
+    for name, spec in candidates.items():
+        if name in done and done[name]["spec"] == spec:
+            continue
+        done[name] = run_candidate(args.env, args.variant, spec, args.budget, args.seeds, data, args.out / name)
+        write_json_atomic(args.json, results)
+    for name, result in done.items():
+        print(f"{name}: source return {result['mean']:.2f} per seed {[round(m, 2) for m in result['seed_means']]}")
+
+
+if __name__ == "__main__":
+    main()
