@@ -55,6 +55,11 @@ BASELINES = ("pixels", "pixels_aug")
 PROTOCOLS = ("single", "multi")
 TARGET = "target"
 SMALL_TRUNK = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64}
+#: chosen by PPO's return in A_default on SeekAvoid2D at the quick budget, 2 seeds
+#: (benchmarks/tune_source.py, benchmarks/results/tune_source.json): 1,000 steps at the
+#: registered lr 1e-4 leave beta_vae_dae undertrained (0.35), lr 1e-3 gives 1.13, reading the
+#: DAE's bottleneck instead of its output 1.75; a DAE trained 3x longer adds nothing (1.73)
+SHORT_TRAINING = {"beta_vae_dae": {"lr": 1e-3, "dae_layer": "bottleneck"}}
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Budget:
     :param seeds: agent seeds per method and protocol.
     :param n_envs: parallel envs per agent; None takes the hyperparameter file's.
     :param model: vision config fields every representation shares.
+    :param vision: per representation, config fields and ``lr`` that differ from its
+        registered defaults at this budget (chosen on source domains only).
     :param inspect: :class:`darla.report.InspectConfig` fields of each representation's
         disentanglement report (sample counts).
     """
@@ -79,18 +86,19 @@ class Budget:
     seeds: int
     n_envs: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
+    vision: dict[str, dict[str, Any]] = field(default_factory=dict)
     inspect: dict[str, Any] = field(default_factory=dict)
 
 
 BUDGETS = {
     # a plumbing check: every cell runs, nothing learns much
     "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2,
-                    model={**SMALL_TRUNK, "latent_dim": 8},
+                    model={**SMALL_TRUNK, "latent_dim": 8}, vision=SHORT_TRAINING,
                     inspect={"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
                              "n_estimators": 5, "pool": 200, "frames_per_domain": 16, "discriminator_samples": 200,
                              "discriminator_epochs": 2}),
     # DARLA's architecture at a size this 2-core CPU finishes within the hour
-    "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3,
+    "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3, vision=SHORT_TRAINING,
                     inspect={"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50,
                              "pool": 1000, "frames_per_domain": 128, "discriminator_samples": 1000,
                              "discriminator_epochs": 15}),
@@ -194,9 +202,11 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
         folder = out / "vision" / rep
         teacher = str(out / "vision" / "dae") if rep == "beta_vae_dae" else None
         vision[rep] = str(folder)
-        cells.append(Cell(f"vision/{rep}", "vision", {"variant": rep, "model": budget.model, "steps": budget.vision_steps,
-                                                      "seed": cfg.seed, "device": cfg.device, "data": frames,
-                                                      "teacher": teacher, "out": str(folder)},
+        settings = dict(budget.vision.get(rep, {}))
+        lr = settings.pop("lr", None)
+        cells.append(Cell(f"vision/{rep}", "vision", {"variant": rep, "model": {**budget.model, **settings}, "lr": lr,
+                                                      "steps": budget.vision_steps, "seed": cfg.seed, "device": cfg.device,
+                                                      "data": frames, "teacher": teacher, "out": str(folder)},
                           str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
         if rep in cfg.methods:
             report = out / "inspect" / rep
@@ -241,7 +251,8 @@ def run_cell(cell: Cell) -> None:
 
         a = cell.args
         teacher = load_vision(a["teacher"], device="cpu") if a["teacher"] else None
-        train = TrainConfig(steps=a["steps"], seed=a["seed"], device=a["device"], checkpoint_every=max(1, a["steps"] // 4))
+        train = TrainConfig(steps=a["steps"], lr=a["lr"], seed=a["seed"], device=a["device"],
+                            checkpoint_every=max(1, a["steps"] // 4))
         pretrain(make_config(a["variant"], **a["model"]), train, a["data"], a["out"], resume=True, teacher=teacher)
     elif cell.kind == "agent":
         from darla.agent import AgentConfig, train_agent

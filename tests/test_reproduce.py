@@ -10,7 +10,8 @@ import pytest
 import darla.reproduce as reproduce_module
 from darla.cli import main
 from darla.errors import DarlaError
-from darla.reproduce import REPRESENTATIONS, Cell, ReproduceConfig, finished_cells, plan_cells, reproduce, run_cells
+from darla.models import get_variant
+from darla.reproduce import REPRESENTATIONS, SHORT_TRAINING, Cell, ReproduceConfig, finished_cells, plan_cells, reproduce, run_cells
 from test_cli import assert_one_line_error
 
 
@@ -37,6 +38,11 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
     assert set(results["disentanglement"]) == set(REPRESENTATIONS)
     assert 0.0 <= results["disentanglement"]["beta_vae_dae"]["mig"] <= 1.0
     assert (out / "inspect" / "beta_vae_dae" / "index.md").is_file()
+    # the budget's settings for a representation reach its checkpoint; the others keep their defaults
+    trained = {rep: json.loads((out / "vision" / rep / "config.json").read_text()) for rep in ("beta_vae_dae", "vae")}
+    assert trained["beta_vae_dae"]["train"]["lr"] == SHORT_TRAINING["beta_vae_dae"]["lr"]
+    assert trained["beta_vae_dae"]["model"]["dae_layer"] == SHORT_TRAINING["beta_vae_dae"]["dae_layer"]
+    assert trained["vae"]["train"]["lr"] == get_variant("vae").lr
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
