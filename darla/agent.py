@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ class AgentConfig:
     :param eval_freq: environment steps between evaluations on the source domains.
     :param eval_episodes: episodes per evaluation.
     :param checkpoint_freq: environment steps between periodic agent checkpoints.
+    :param hyperparams: constructor arguments (and ``n_envs``, ``policy``, ``policy_kwargs``)
+        that replace the hyperparameter file's, for a search on the source domains.
     """
 
     env: str = "darla/SeekAvoid2D-v0"
@@ -68,6 +71,7 @@ class AgentConfig:
     eval_freq: int = 10_000
     eval_episodes: int = 10
     checkpoint_freq: int = 50_000
+    hyperparams: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.domains = tuple(str(d) for d in self.domains)
@@ -75,6 +79,12 @@ class AgentConfig:
         if (self.mode == "latent") != (self.vision is not None):
             raise DarlaError("pass exactly one of --vision CKPT (latent codes), --pixels or --pixels-aug")
         require_positive(self, "steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq")
+        # the env, seed and device come from this config's own fields, never from hyperparameters
+        known = set(inspect.signature(ALGORITHMS[self.algo]).parameters) - {"env", "seed", "device", "tensorboard_log", "verbose"}
+        unknown = sorted(set(self.hyperparams) - known - {"n_envs"})
+        if unknown:
+            raise DarlaError(f"{self.algo} takes no hyperparameter {', '.join(unknown)}; see stable-baselines3's "
+                             f"{ALGORITHMS[self.algo].__name__} for the valid names (env, seed and device have their own options)")
 
 
 def vision_hash(folder: str | Path) -> str:
@@ -122,7 +132,7 @@ def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
     :return: the trained agent.
     """
     out = Path(out)
-    params = hyperparams(cfg.algo, cfg.env, cfg.mode)
+    params = {**hyperparams(cfg.algo, cfg.env, cfg.mode), **cfg.hyperparams}
     n_envs = cfg.n_envs or int(params["n_envs"])
     record = {
         "format_version": FORMAT_VERSION,

@@ -62,13 +62,13 @@ def dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None})
 
 
-def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+def _parse_set(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
     """``FIELD=VALUE`` pairs; a VALUE that parses as JSON is taken as such, else as a string."""
     result = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise DarlaError(f"--set expects FIELD=VALUE, got {item!r}")
+            raise DarlaError(f"{flag} expects FIELD=VALUE, got {item!r}")
         try:
             result[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -115,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--pixels", dest="mode", action="store_const", const="pixels", help="learn on raw frames (CnnPolicy)")
     inputs.add_argument("--pixels-aug", dest="mode", action="store_const", const="pixels_aug",
                         help="learn on frames randomly shifted and colour-jittered during updates")
-    add_dataclass_arguments(t, AgentConfig, skip=("domains", "vision", "mode"))
+    t.add_argument("--hyperparams", action="append", default=[], metavar="NAME=VALUE",
+                   help="replace one of the hyperparameter file's values (JSON values, e.g. learning_rate=5e-4)")
+    add_dataclass_arguments(t, AgentConfig, skip=("domains", "vision", "mode", "hyperparams"))
 
     v = sub.add_parser("domains", help="list an env's domain presets and groups, and draw them side by side")
     v.add_argument("--env", default="darla/SeekAvoid2D-v0", metavar="ID", help="a darla/ env id (default: %(default)s)")
@@ -179,6 +181,7 @@ def _train(args: argparse.Namespace) -> Path:
 
     if args.vision is not None:
         args.mode = "latent"
+    args.hyperparams = _parse_set(args.hyperparams, "--hyperparams")
     train_agent(dataclass_from_args(AgentConfig, args), args.out)
     return args.out
 

@@ -97,7 +97,7 @@ BUDGETS = {
                     inspect={"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
                              "n_estimators": 5, "pool": 200, "frames_per_domain": 16, "discriminator_samples": 200,
                              "discriminator_epochs": 2}),
-    # DARLA's architecture at a size this 2-core CPU finishes within the hour
+    # DARLA's architecture at a size this 2-core CPU finishes within the hour on SeekAvoid2D (3D takes longer)
     "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3, vision=SHORT_TRAINING,
                     inspect={"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50,
                              "pool": 1000, "frames_per_domain": 128, "discriminator_samples": 1000,

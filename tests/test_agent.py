@@ -109,6 +109,24 @@ def test_cli_trains_pixel_baselines(flag: str, tmp_path: Path, capsys) -> None:
     assert agent.model.predict(obs)[0].shape == (1,)
 
 
+def test_hyperparams_option_replaces_the_files_values(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "agent"
+    code = main(["train", "--pixels", "--steps", "128", "--n-envs", "2", "--eval-freq", "128", "--eval-episodes", "1",
+                 "--hyperparams", "n_steps=32", "--hyperparams", "learning_rate=5e-4", "--hyperparams", "batch_size=32",
+                 "--device", "cpu", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    agent = load_agent(out, device="cpu")
+    assert (agent.model.n_steps, agent.model.learning_rate, agent.model.batch_size) == (32, 5e-4, 32)
+    assert agent.model.n_epochs == hyperparams("ppo", "darla/SeekAvoid2D-v0", "pixels")["n_epochs"]  # the file's, kept
+    assert json.loads((out / "agent.json").read_text())["hyperparams"]["n_steps"] == 32
+    for bad, fragment in ((["--hyperparams", "lr=1e-3"], "ppo takes no hyperparameter lr"),
+                          (["--hyperparams", "seed=3"], "takes no hyperparameter seed"),
+                          (["--hyperparams", "n_steps"], "--hyperparams expects FIELD=VALUE")):
+        code = main(["train", "--pixels", "--steps", "64", *bad, "--out", str(tmp_path / "bad")])
+        assert_one_line_error(code, capsys.readouterr().err, fragment)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_cli_needs_exactly_one_input(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--out", str(tmp_path / "a")])
