@@ -1,11 +1,12 @@
-"""Choose a representation's settings on source domains only: the return of PPO on its codes.
+"""Choose settings on source domains only: the return of an agent on a representation's codes.
 
-Each candidate is a set of vision-config overrides (and optionally a learning rate or a longer
-teacher). It is pretrained as ``darla reproduce --budget quick`` pretrains (the same frames
-from the ``train`` group, the same steps), then PPO learns on its codes in the single
-protocol's source domain for the budget's agent steps, and each seed's agent is evaluated
-there, in the source, for the budget's episodes. The target domain is never built, so the
-choice cannot leak it.
+Each candidate is a set of vision-config overrides (``model``; optionally ``lr`` or a longer
+teacher, ``teacher_steps``) and of agent hyperparameters (``agent``, as ``darla train
+--hyperparams``). The representation is pretrained as ``darla reproduce`` pretrains at the
+budget (the same frames from the ``train`` group, the same steps; candidates with the same
+vision settings share it), then the agent learns on its codes in the single protocol's source
+domain for the budget's agent steps, and each seed's agent is evaluated there, in the source,
+for the budget's episodes. The target domain is never built, so the choice cannot leak it.
 
 Finished candidates are kept in the JSON and skipped when the command is run again.
 
@@ -17,9 +18,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+import shutil
 
 import numpy as np
 import torch
@@ -48,21 +52,33 @@ def teacher_for(variant: str, steps: int, data: Path, out: Path) -> Any:
     return load_vision(folder, device="cpu")
 
 
-def run_candidate(env: str, variant: str, spec: dict[str, Any], budget: str, seeds: int, data: Path, out: Path) -> dict[str, Any]:
-    """Pretrain one candidate, train ``seeds`` agents on its codes, and score them in the source."""
+def vision_for(variant: str, spec: dict[str, Any], budget: str, data: Path, out: Path) -> Path:
+    """The candidate's representation, trained once per distinct set of vision settings."""
     plan = BUDGETS[budget]
-    teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out.parent)
-    train = TrainConfig(steps=plan.vision_steps, lr=spec.get("lr"), checkpoint_every=plan.vision_steps)
-    pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, out / "vision", resume=True,
-             teacher=teacher, figures=False)
+    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps") if k in spec}
+    folder = out / "vision" / hashlib.sha256(json.dumps([variant, settings], sort_keys=True).encode()).hexdigest()[:12]
+    if not (folder / "model.safetensors").is_file():
+        teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out)
+        train = TrainConfig(steps=plan.vision_steps, lr=spec.get("lr"), checkpoint_every=plan.vision_steps)
+        pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, folder, resume=True,
+                 teacher=teacher, figures=False)
+    return folder
+
+
+def run_candidate(env: str, variant: str, algo: str, spec: dict[str, Any], budget: str, seeds: int, work: Path,
+                  name: str) -> dict[str, Any]:
+    """Pretrain one candidate's representation, train ``seeds`` agents on its codes, and score them in the source."""
+    plan = BUDGETS[budget]
+    vision = vision_for(variant, spec, budget, work / "frames", work)
     source = source_domains(env, "single")
     means = []
     for seed in range(seeds):
-        folder = out / f"seed{seed}"
+        folder = work / "agents" / algo / name / f"seed{seed}"
         if not (folder / "model.zip").is_file():
-            train_agent(AgentConfig(env=env, domains=source, vision=str(out / "vision"), steps=plan.agent_steps, seed=seed,
-                                    n_envs=plan.n_envs, eval_freq=plan.agent_steps, eval_episodes=5,
-                                    checkpoint_freq=plan.agent_steps), folder)
+            shutil.rmtree(folder, ignore_errors=True)  # an agent interrupted before it saved
+            train_agent(AgentConfig(env=env, domains=source, algo=algo, vision=str(vision), steps=plan.agent_steps,
+                                    seed=seed, n_envs=plan.n_envs, eval_freq=plan.agent_steps, eval_episodes=5,
+                                    checkpoint_freq=plan.agent_steps, hyperparams=spec.get("agent", {})), folder)
         agent = load_agent(folder)
         returns = episode_returns(agent, source, EvaluateConfig(agents=(str(folder),), episodes=plan.episodes, seed=EVAL_SEED))
         means.append(float(np.mean(returns)))
@@ -84,7 +100,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="darla/SeekAvoid2D-v0")
     parser.add_argument("--variant", default="beta_vae_dae")
-    parser.add_argument("--candidate", action="append", required=True, help="NAME=JSON with model, lr, teacher_steps keys")
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("--candidate", action="append", required=True,
+                        help="NAME=JSON with model, lr, teacher_steps (vision) and agent (hyperparameters) keys")
     parser.add_argument("--budget", default="quick")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (leave a core to other work)")
@@ -97,12 +115,12 @@ def main() -> None:
     if not (data / "manifest.json").is_file():
         collect(CollectConfig(env=args.env, domains=("train",), frames=BUDGETS[args.budget].frames, seed=0), data)
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    key = f"{args.env} {args.variant} {args.budget}"
+    key = f"{args.env} {args.variant} {args.algo} {args.budget}"
     done = results.setdefault(key, {})
     for name, spec in candidates.items():
         if name in done and done[name]["spec"] == spec:
             continue
-        done[name] = run_candidate(args.env, args.variant, spec, args.budget, args.seeds, data, args.out / name)
+        done[name] = run_candidate(args.env, args.variant, args.algo, spec, args.budget, args.seeds, args.out, name)
         write_json_atomic(args.json, results)
     for name, result in done.items():
         print(f"{name}: source return {result['mean']:.2f} per seed {[round(m, 2) for m in result['seed_means']]}")
