@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--pixels", dest="mode", action="store_const", const="pixels", help="learn on raw frames (CnnPolicy)")
     inputs.add_argument("--pixels-aug", dest="mode", action="store_const", const="pixels_aug",
                         help="learn on frames randomly shifted and colour-jittered during updates")
-    t.add_argument("--hyperparams", action="append", default=[], metavar="NAME=VALUE",
+    t.add_argument("--hyperparams", action="append", default=[], metavar="FIELD=VALUE",
                    help="replace one of the hyperparameter file's values (JSON values, e.g. learning_rate=5e-4)")
     add_dataclass_arguments(t, AgentConfig, skip=("domains", "vision", "mode", "hyperparams"))
 
