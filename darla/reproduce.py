@@ -58,7 +58,8 @@ SMALL_TRUNK = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64}
 #: chosen by PPO's return in A_default on SeekAvoid2D at the quick budget, 2 seeds
 #: (benchmarks/tune_source.py, benchmarks/results/tune_source.json): 1,000 steps at the
 #: registered lr 1e-4 leave beta_vae_dae undertrained (0.35), lr 1e-3 gives 1.13, reading the
-#: DAE's bottleneck instead of its output 1.75; a DAE trained 3x longer adds nothing (1.73)
+#: DAE's bottleneck instead of its output 1.75; a DAE trained 3x longer adds nothing (1.73),
+#: beta 2 or 4 lowers it (0.88, 1.48)
 SHORT_TRAINING = {"beta_vae_dae": {"lr": 1e-3, "dae_layer": "bottleneck"}}
 
 
