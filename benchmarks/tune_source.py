@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
-
-import shutil
 
 import numpy as np
 import torch
@@ -33,7 +32,7 @@ from darla.checkpoint import load_vision
 from darla.collect import CollectConfig, collect
 from darla.evaluate import EvaluateConfig, episode_returns
 from darla.files import write_json_atomic
-from darla.models import get_variant, make_config
+from darla.models import VisionModel, get_variant, make_config
 from darla.reproduce import BUDGETS, source_domains
 from darla.train import TrainConfig, pretrain
 
@@ -41,7 +40,7 @@ from darla.train import TrainConfig, pretrain
 EVAL_SEED = 1000
 
 
-def teacher_for(variant: str, steps: int, data: Path, out: Path) -> Any:
+def teacher_for(variant: str, steps: int, data: Path, out: Path) -> VisionModel | None:
     """The variant's frozen teacher trained ``steps`` steps on ``data`` (shared across candidates)."""
     teacher = get_variant(variant).teacher
     if teacher is None:
