@@ -66,6 +66,10 @@ class TrainConfig:
         if self.lr is not None and not self.lr > 0:
             raise DarlaError(f"lr must be positive, got {self.lr}")
 
+    def learning_rate(self, variant: str) -> float:
+        """``lr``, or the registered default of ``variant`` when it is None."""
+        return self.lr or get_variant(variant).lr
+
 
 def _world() -> tuple[int, int]:
     """(rank, world size); starts the process group when launched by torchrun."""
@@ -162,8 +166,7 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
         raise DarlaError("--amp needs a CUDA device; drop --amp on CPU")
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    lr = cfg.lr or get_variant(model.config.variant).lr
-    optimizer = torch.optim.Adam(params, lr=lr) if params else None
+    optimizer = torch.optim.Adam(params, lr=cfg.learning_rate(model.config.variant)) if params else None
     start = 0
     saved = _checkpoint_dirs(out)
     if resume and saved:
@@ -239,7 +242,7 @@ def pretrain(
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     variant = get_variant(config.variant)
     # the record keeps the learning rate used, not "the variant's", which a later release may change
-    train = dataclasses.replace(train, lr=train.lr or variant.lr)
+    train = dataclasses.replace(train, lr=train.learning_rate(config.variant))
     record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
     rank, _ = _world()
     if rank == 0:
