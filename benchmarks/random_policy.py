@@ -1,7 +1,8 @@
 """The random policy's return: the floor that 'well above random' in docs/results.md is read against.
 
-For the SeekAvoid envs, in the domains ``darla reproduce`` uses: ``A_default`` (the single
-protocol's source), the ``train`` group (the multi protocol's) and ``A_alternate`` (the target).
+In the domains ``darla reproduce`` uses: the single protocol's source (SeekAvoid's ``A_default``),
+the ``train`` group (the multi protocol's) and each preset of the ``target`` group (SeekAvoid's
+``A_alternate``).
 
 It is measured as ``darla reproduce`` measures its agents: 3 seeds x 30 episodes per domain, 8
 envs, episode starts seeded with 1000 (the evaluation seed of a reproduce run with seed 0), and
@@ -16,12 +17,15 @@ import argparse
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import load_env_creator
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from darla.agent import AgentConfig, build_env
 from darla.evaluate import RandomPolicy
 from darla.files import write_json_atomic
+from darla.reproduce import TARGET, source_domains
 
 
 def random_returns(env_id: str, domain: str, seeds: int = 3, episodes: int = 30, n_envs: int = 8) -> list[float]:
@@ -42,7 +46,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/random_policy.json"))
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results[args.env] = {d: random_returns(args.env, d) for d in ("A_default", "train", "A_alternate")}
+    targets = load_env_creator(gym.spec(args.env).entry_point).catalogue.groups[TARGET]
+    results[args.env] = {d: random_returns(args.env, d) for d in (*source_domains(args.env, "single"), "train", *targets)}
     for domain, means in results[args.env].items():
         print(f"{args.env} {domain}: mean {np.mean(means):.3f} per seed {[round(m, 3) for m in means]}")
     write_json_atomic(args.out, results)
