@@ -46,7 +46,8 @@ def image_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(row_labels[r], fontsize=8)
+                # level, so that a long label takes width beside its row instead of running into the next
+                ax.set_ylabel(row_labels[r], fontsize=8, rotation=0, ha="right", va="center")
             if r == 0 and col_labels:
                 ax.set_title(col_labels[c], fontsize=8)
     fig.suptitle(title, fontsize=10)
