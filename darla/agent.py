@@ -143,11 +143,17 @@ def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
         "wrappers": wrapper_chain(cfg),
         "vision": None if cfg.vision is None else {"path": str(Path(cfg.vision).resolve()), "sha256": vision_hash(cfg.vision)},
     }
-    claim_run_folder(out, AGENT_FILE, record, resume=False, resumable=False)
+    # an env, domain or action space that does not fit is refused here, before the folder is claimed
     env = build_env(cfg, cfg.domains, n_envs, cfg.seed)
     eval_env = build_env(cfg, cfg.domains, 1, cfg.seed + 10_000)
-    agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),
-                       tensorboard_log=str(out / "tensorboard"))
+    try:
+        agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),
+                           tensorboard_log=str(out / "tensorboard"))
+        claim_run_folder(out, AGENT_FILE, record, resume=False, resumable=False)
+    except DarlaError:
+        env.close()
+        eval_env.close()
+        raise
     if isinstance(agent.get_env(), VecTransposeImage):
         # SB3 moved the training frames' channels first; the evaluation env must match
         eval_env = VecTransposeImage(eval_env)

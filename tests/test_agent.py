@@ -132,6 +132,10 @@ def test_cli_needs_exactly_one_input(tmp_path: Path, capsys) -> None:
         main(["train", "--out", str(tmp_path / "a")])
     code = main(["train", "--pixels", "--algo", "sac", "--steps", "10", "--out", str(tmp_path / "b")])
     assert_one_line_error(code, capsys.readouterr().err, "sac needs continuous actions")
+    code = main(["train", "--pixels", "--env", "CartPole-v1", "--steps", "10", "--out", str(tmp_path / "c")])
+    assert_one_line_error(code, capsys.readouterr().err, "CartPole-v1 has no domains")
+    # refused before the folder is claimed, so the corrected command can use the same --out
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 def test_dqn_and_sac_build_on_their_action_spaces(vision: Path) -> None:
