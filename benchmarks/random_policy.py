@@ -17,15 +17,13 @@ import argparse
 import json
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.envs.registration import load_env_creator
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from darla.agent import AgentConfig, build_env
 from darla.evaluate import RandomPolicy
 from darla.files import write_json_atomic
-from darla.reproduce import TARGET, source_domains
+from darla.reproduce import TARGET, domain_groups, source_domains
 
 
 def random_returns(env_id: str, domain: str, seeds: int = 3, episodes: int = 30, n_envs: int = 8) -> list[float]:
@@ -46,7 +44,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/random_policy.json"))
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    targets = load_env_creator(gym.spec(args.env).entry_point).catalogue.groups[TARGET]
+    targets = domain_groups(args.env)[TARGET]
     results[args.env] = {d: random_returns(args.env, d) for d in (*source_domains(args.env, "single"), "train", *targets)}
     for domain, means in results[args.env].items():
         print(f"{args.env} {domain}: mean {np.mean(means):.3f} per seed {[round(m, 3) for m in means]}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,13 +25,12 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from agents import hyperparams, make_agent
 from darla.files import write_json_atomic
 from darla.reproduce import BUDGETS
+from tune_source import EVAL_SEED
 
-EVAL_SEED = 1000
 
-
-def state_return(algo: str, seed: int, steps: int, episodes: int) -> float:
-    """Mean return over ``episodes`` of one agent trained ``steps`` steps on Reacher-v5's state."""
-    params = hyperparams(algo, "darla/ReacherPixels-v0", "latent")
+def state_return(algo: str, params: dict[str, Any], seed: int, steps: int, episodes: int) -> float:
+    """Mean return over ``episodes`` of one agent with hyperparameters ``params`` trained ``steps``
+    steps on Reacher-v5's state."""
     agent = make_agent(algo, "latent", make_vec_env("Reacher-v5", n_envs=params["n_envs"], seed=seed), params, seed=seed)
     agent.learn(steps, progress_bar=True)
     # one env, so that the episodes are exactly the first ``episodes`` from the evaluation seed
@@ -50,11 +50,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     plan = BUDGETS[args.budget]
-    means = [state_return(args.algo, seed, plan.agent_steps, plan.episodes) for seed in range(args.seeds)]
+    params = hyperparams(args.algo, "darla/ReacherPixels-v0", "latent")
+    means = [state_return(args.algo, params, seed, plan.agent_steps, plan.episodes) for seed in range(args.seeds)]
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results[f"Reacher-v5 state {args.algo} {args.budget}"] = {
         "seed_means": means, "mean": float(np.mean(means)), "steps": plan.agent_steps, "episodes": plan.episodes,
-        "hyperparams": hyperparams(args.algo, "darla/ReacherPixels-v0", "latent")}
+        "hyperparams": params}
     write_json_atomic(args.out, results)
     print(f"{args.algo} on Reacher-v5's state, {plan.agent_steps} steps: mean return {np.mean(means):.2f} per seed {[round(m, 2) for m in means]}")
 

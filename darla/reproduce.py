@@ -182,12 +182,17 @@ class Cell:
     resumable: bool = True
 
 
-def source_domains(env_id: str, protocol: str) -> tuple[str, ...]:
-    """Where agents of ``protocol`` learn: the ``train`` group, or its first domain alone."""
+def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
+    """The domain groups of a ``darla/`` env, refusing one without DARLA's ``train`` and ``target``."""
     groups = load_env_creator(gym.spec(env_id).entry_point).catalogue.groups
     if "train" not in groups or TARGET not in groups:
         raise DarlaError(f"{env_id} has no 'train' and 'target' domain groups to reproduce DARLA's protocol with")
-    return ("train",) if protocol == "multi" else (groups["train"][0],)
+    return groups
+
+
+def source_domains(env_id: str, protocol: str) -> tuple[str, ...]:
+    """Where agents of ``protocol`` learn: the ``train`` group, or its first domain alone."""
+    return ("train",) if protocol == "multi" else (domain_groups(env_id)["train"][0],)
 
 
 def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
