@@ -1,4 +1,11 @@
-"""Frame collection: a random policy in the given domains, written as shards `darla pretrain` reads."""
+"""Frame collection in the given domains, written as shards `darla pretrain` reads.
+
+Two ways to choose the states: DARLA's random policy (uniform actions), or ``resets``, where
+every frame is the first of a fresh episode, so the states are the env's own start distribution
+(for SeekAvoid: anywhere in the room, facing anywhere, every object in place), not the wall
+close-ups a random walk ends in. Either can also record *pairs*: the same state drawn again in
+other domains of the same ``--domain`` set, which weakly supervised variants learn from.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,13 @@ from tqdm.auto import tqdm
 
 import envs
 from darla import __version__
-from darla.errors import require_positive
+from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.frames import MANIFEST
 
 RUN_FILE = "collect.json"
+#: how the states of the frames are chosen
+POLICIES = ("random", "resets")
 
 
 @dataclass
@@ -34,6 +43,11 @@ class CollectConfig:
     :param seed: seed of the environments and the random policy.
     :param workers: parallel processes.
     :param action_repeat: repeat each random action this many steps (one frame per step).
+    :param policy: ``random`` (DARLA's: uniform random actions along episodes) or ``resets``
+        (every frame starts a new episode: states from the env's start distribution).
+    :param pairs: per frame, draw the same state again in this many other domains of
+        ``domains`` (stored as ``pair_frames`` and ``pair_domain``); needs an env that draws
+        from factors and at least ``pairs + 1`` domains.
     """
 
     env: str = "darla/SeekAvoid2D-v0"
@@ -43,10 +57,16 @@ class CollectConfig:
     seed: int = 0
     workers: int = 1
     action_repeat: int = 1
+    policy: str = "random"
+    pairs: int = 0
 
     def __post_init__(self) -> None:
         require_positive(self, "frames", "shard_size", "workers", "action_repeat")
         self.domains = tuple(str(d) for d in self.domains)
+        if self.policy not in POLICIES:
+            raise DarlaError(f"unknown policy {self.policy!r}: choose one of {', '.join(POLICIES)}")
+        if self.pairs < 0:
+            raise DarlaError(f"pairs must be 0 or more, got {self.pairs}")
 
 
 def _shard_name(index: int) -> str:
@@ -58,32 +78,62 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     and return its frame count."""
     n = min(cfg.shard_size, cfg.frames - index * cfg.shard_size)
     env = envs.make(cfg.env, cfg.domains)
-    seeds = np.random.SeedSequence([cfg.seed, index]).generate_state(2)
+    seeds = np.random.SeedSequence([cfg.seed, index]).generate_state(3)
     env.action_space.seed(int(seeds[1]))
-    obs, info = env.reset(seed=int(seeds[0]))
-    frames, factors, domain_ids = [], [], []
-    domains = getattr(env.unwrapped, "domains", None)
+    pair_rng = np.random.default_rng(int(seeds[2]))
+    unwrapped = env.unwrapped
+    domains = getattr(unwrapped, "domains", None)
+    in_view = getattr(unwrapped, "objects_in_view", None)
+    arrays: dict[str, list[Any]] = {"frames": [], "factors": [], "domain": [], "in_view": [], "pair_frames": [], "pair_domain": []}
 
     def record(obs: np.ndarray, info: dict[str, Any]) -> None:
-        frames.append(obs)
-        factors.append(info.get("factors", np.zeros(0, np.float32)))
-        domain_ids.append(next(i for i, d in enumerate(domains) if d is env.unwrapped.domain) if domains else 0)
+        factors = np.asarray(info.get("factors", np.zeros(0, np.float32)), np.float32)
+        own = next(i for i, d in enumerate(domains) if d is unwrapped.domain) if domains else 0
+        arrays["frames"].append(obs)
+        arrays["factors"].append(factors)
+        arrays["domain"].append(own)
+        if in_view is not None:
+            arrays["in_view"].append(bool(in_view(factors[None])[0]))
+        if cfg.pairs:
+            n_task = len(factors) - len(unwrapped.domain.factors())
+            others = pair_rng.choice([i for i in range(len(domains)) if i != own], size=cfg.pairs, replace=False)
+            arrays["pair_frames"].append([unwrapped.render_factors(np.concatenate([factors[:n_task], domains[o].factors()])) for o in others])
+            arrays["pair_domain"].append(others)
 
+    obs, info = env.reset(seed=int(seeds[0]))
     record(obs, info)
-    while len(frames) < n:
+    while len(arrays["frames"]) < n:
+        if cfg.policy == "resets":
+            obs, info = env.reset()
+            record(obs, info)
+            continue
         action = env.action_space.sample()
         for _ in range(cfg.action_repeat):
             obs, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 obs, info = env.reset()
             record(obs, info)
-            if len(frames) == n or terminated or truncated:
+            if len(arrays["frames"]) == n or terminated or truncated:
                 break
     env.close()
+    dtypes = {"frames": np.uint8, "factors": np.float32, "domain": np.int16, "in_view": bool, "pair_frames": np.uint8, "pair_domain": np.int16}
+    # frames first: pretrain memory-maps the shard's frames array
+    stored = {k: np.asarray(v, dtypes[k]) for k, v in arrays.items() if v}
     path = out / _shard_name(index)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, frames=np.stack(frames), factors=np.stack(factors).astype(np.float32), domain=np.array(domain_ids, np.int16))
+        np.savez(fh, **stored)
     return n
+
+
+def _check_pairs(cfg: CollectConfig, description: dict[str, Any]) -> None:
+    """Refuse pairs the env cannot draw, before any shard is written."""
+    if not cfg.pairs:
+        return
+    if not description["draws_from_factors"]:
+        raise DarlaError(f"{cfg.env} cannot draw a state in another domain: --pairs works with {', '.join(envs.ENV_IDS)}")
+    if len(description["domains"]) < cfg.pairs + 1:
+        raise DarlaError(f"--pairs {cfg.pairs} needs at least {cfg.pairs + 1} domains in --domain, got {len(description['domains'])}: "
+                         "name more domains or a group")
 
 
 def _describe(cfg: CollectConfig) -> dict[str, Any]:
@@ -95,6 +145,7 @@ def _describe(cfg: CollectConfig) -> dict[str, Any]:
         "frame_shape": list(obs.shape),
         "factor_names": list(unwrapped.factor_names()) if hasattr(unwrapped, "factor_names") else [],
         "domains": [d.to_dict() for d in getattr(unwrapped, "domains", [])],
+        "draws_from_factors": hasattr(unwrapped, "render_factors"),
     }
     env.close()
     return description
@@ -114,7 +165,8 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
     out = Path(out)
     record = dataclasses.asdict(cfg)
     description = _describe(cfg)
-    claim_run_folder(out, RUN_FILE, record, resume=True)
+    _check_pairs(cfg, description)
+    claim_run_folder(out, RUN_FILE, {"config": record}, resume=True, key="config")
     n_shards = -(-cfg.frames // cfg.shard_size)
     todo = [i for i in range(n_shards) if not (out / _shard_name(i)).is_file()]
     done_frames = sum(min(cfg.shard_size, cfg.frames - i * cfg.shard_size) for i in range(n_shards) if i not in todo)
@@ -128,11 +180,14 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
             for future in as_completed([pool.submit(collect_shard, cfg, i, out) for i in todo]):
                 bar.update(future.result())
     bar.close()
-    shards = []
+    shards, in_view = [], []
     for i in range(n_shards):
         path = out / _shard_name(i)
         with np.load(path) as shard:
             shards.append({"file": path.name, "frames": len(shard["frames"]), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+            if "in_view" in shard:
+                in_view.append(shard["in_view"])
+    statistics = {"object_in_view_share": float(np.concatenate(in_view).mean())} if in_view else {}
     write_json_atomic(
         out / MANIFEST,
         {
@@ -140,7 +195,11 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
             "config": record,
             **description,
             "frames": sum(s["frames"] for s in shards),
+            "pairs": cfg.pairs,
+            **statistics,
             "shards": shards,
         },
     )
+    # the run record gains what the frames show; a rerun compares only its config
+    write_json_atomic(out / RUN_FILE, {"config": record, **statistics})
     return out

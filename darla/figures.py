@@ -105,6 +105,32 @@ def vector_term_bars(name: str, values: np.ndarray, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def leak_bars(pairs: dict[str, dict], path: Path) -> Path:
+    """Per domain pair, each latent's domain leak (log scale), titled with the pair's retrieval.
+
+    :param pairs: pair name -> scores of :func:`darla.metrics.invariance.pair_scores`.
+    :param path: the PNG to write.
+    """
+    fig = Figure(figsize=(9.0, 1.9 * len(pairs) + 0.6), layout="constrained")
+    axes = fig.subplots(len(pairs), 1, squeeze=False)[:, 0]
+    for ax, (name, s) in zip(axes, pairs.items()):
+        leak = np.asarray(s["domain_leak_per_latent"], dtype=np.float64)
+        active = np.zeros(len(leak), bool)
+        active[s["active_latents"]] = True
+        ax.bar(np.flatnonzero(active), np.maximum(leak[active], 1e-3), color="tab:red")
+        ax.bar(np.flatnonzero(~active), np.maximum(leak[~active], 1e-3), color="lightgrey")
+        ax.axhline(1.0, color="k", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlim(-0.6, len(leak) - 0.4)
+        ax.set_ylabel("leak", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{name} ({s['role']}): same-state retrieval {s['same_state_retrieval']:.2f}, "
+                     f"probe R\u00b2 {s['probe_r2_same_domain']:.2f} here, {s['probe_r2_other_domain']:.2f} there", fontsize=9)
+    axes[-1].set_xlabel("latent (grey: inactive)")
+    fig.suptitle("domain leak per latent: shift between two renders of a state over its spread across states (dashed: 1)", fontsize=10)
+    return save_figure(fig, path)
+
+
 @torch.no_grad()
 def write_figures(model: VisionModel, frames: FrameDataset, out: Path, n_frames: int = 256) -> list[Path]:
     """Write every figure for a trained model into ``out`` and return their paths.

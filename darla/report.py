@@ -24,10 +24,11 @@ from tqdm.auto import tqdm
 from darla import __version__
 from darla.checkpoint import load_vision
 from darla.errors import DarlaError, require_positive
-from darla.figures import reconstruction_grid, save_figure, traversal_grid, vector_term_bars
+from darla.figures import leak_bars, reconstruction_grid, save_figure, traversal_grid, vector_term_bars
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.metrics import METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
 from darla.metrics.discriminator import discriminator_score, frame_features
+from darla.metrics.invariance import InvarianceConfig, invariance_scores
 from darla.metrics.scores import Represent
 from darla.models import VisionModel, frames_to_tensor
 
@@ -72,6 +73,8 @@ class InspectConfig:
         traversal's reference codes.
     :param discriminator_samples: frames the discriminator trains and scores on.
     :param discriminator_epochs: passes of the discriminator over its training pairs.
+    :param invariance_states: task states drawn in both domains of each pair for the same-state
+        invariance scores (at most ``pool``).
     """
 
     env: str = "darla/SeekAvoid2D-v0"
@@ -89,10 +92,13 @@ class InspectConfig:
     frames_per_domain: int = 256
     discriminator_samples: int = 2000
     discriminator_epochs: int = 30
+    invariance_states: int = 500
 
     def __post_init__(self) -> None:
         require_positive(self, "num_train", "num_eval", "batch_size", "num_variance_estimate", "n_estimators", "bins", "pool",
-                         "frames_per_domain", "discriminator_samples", "discriminator_epochs")
+                         "frames_per_domain", "discriminator_samples", "discriminator_epochs", "invariance_states")
+        if self.invariance_states > self.pool:
+            raise DarlaError(f"invariance_states ({self.invariance_states}) cannot exceed pool ({self.pool}): raise pool or lower it")
         self.domains = tuple(str(d) for d in self.domains)
         self.factors = tuple(str(f) for f in self.factors)
 
@@ -197,7 +203,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     claim_run_folder(out, RUN_FILE, record, resume=False, resumable=False)
     represent = encoder(model)
     rng = np.random.default_rng(config.seed)
-    stages = ["figures", *METRICS, "discriminator"]
+    stages = ["figures", *METRICS, "discriminator", "invariance"]
     bar = tqdm(total=len(stages), desc="inspect", unit="stage")
     notes: list[str] = []
     names = [d.name for d in ground_truth.domains]
@@ -232,6 +238,13 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     sample_codes = represent(sample)
     scores.update(discriminator_score(frame_features(sample), sample_codes, rng, epochs=config.discriminator_epochs))
     bar.update()
+
+    bar.set_postfix_str("invariance")
+    invariance = invariance_scores(represent, ground_truth, InvarianceConfig(config.invariance_states), rng)
+    scores.update(invariance["summary"])
+    leak_bars(invariance["pairs"], out / "domain_leak.png")
+    figures["domain_leak.png"] = "same-state invariance: each latent's domain leak per pair of domains"
+    bar.update()
     bar.close()
     ground_truth.close()
 
@@ -258,6 +271,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
             "factors": list(ground_truth.factor_names),
             "factor_sizes": list(ground_truth.factor_sizes),
             "scores": scores,
+            "invariance": invariance,
             "active_latents": active.tolist(),
             "latent_factor_information": {f"z{d}": dict(zip(ground_truth.factor_names, info[d].round(4).tolist())) for d in range(len(info))},
             "settings": record["config"],
@@ -277,6 +291,17 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
         *_markdown_table(["metric", "value"], [[HEADLINES[k], f"{scores[k]:.3f}"] for k in HEADLINES if k in scores]
                          + [["discriminator: best held-out BCE (chance 0.693; lower: the code says more)", f"{scores['discriminator_loss']:.3f}"],
                             ["FactorVAE: active latents", f"{scores['factor_vae_active_dims']:.0f}"]]),
+        "",
+        "## Same-state invariance",
+        "",
+        f"The same {config.invariance_states} task states drawn in both domains of each pair (chance retrieval "
+        f"{1 / config.invariance_states:.3f}). Retrieval: share of b's frames whose nearest code in a is the same state. "
+        "Leak: median over active latents of the shift between the two renders over the spread across states. "
+        "Probe: R² of a linear read-out of what the policy needs, fit on a's codes, on held-out states in a and in b.",
+        "",
+        *_markdown_table(["pair (a~b)", "role", "same-state retrieval", "domain leak", "probe R² in a", "probe R² in b"],
+                         [[name, p["role"], f"{p['same_state_retrieval']:.3f}", f"{p['domain_leak']:.2f}",
+                           f"{p['probe_r2_same_domain']:.2f}", f"{p['probe_r2_other_domain']:.2f}"] for name, p in invariance["pairs"].items()]),
         "",
         "## Which latents carry which factors",
         "",

@@ -97,7 +97,7 @@ BUDGETS = {
                     model={**SMALL_TRUNK, "latent_dim": 8}, vision=SHORT_TRAINING,
                     inspect={"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
                              "n_estimators": 5, "pool": 200, "frames_per_domain": 16, "discriminator_samples": 200,
-                             "discriminator_epochs": 2}),
+                             "discriminator_epochs": 2, "invariance_states": 100}),
     # DARLA's architecture at a size this 2-core CPU finishes within the hour on SeekAvoid2D (3D takes longer)
     "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3, vision=SHORT_TRAINING,
                     inspect={"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50,
@@ -385,22 +385,35 @@ def collect_results(cfg: ReproduceConfig, out: Path) -> dict[str, dict[str, list
     return {p: {m: read_results(out / "eval" / p / m / REPORT_FILE) for m in cfg.methods} for p in cfg.protocols}
 
 
-def results_table(results: dict[str, dict[str, list[DomainResult]]]) -> str:
-    """Markdown: per protocol and method, source and target mean return and the transfer ratio."""
-    lines = ["| protocol | method | source return [95% CI] | target return [95% CI] | transfer ratio [95% CI] | CIs resample |",
-             "|---|---|---|---|---|---|"]
+def _score(values: dict[str, float] | None, key: str) -> str:
+    return f"{values[key]:.3f}" if values is not None and key in values else "-"
+
+
+def results_table(results: dict[str, dict[str, list[DomainResult]]], scores: dict[str, dict[str, float]] | None = None) -> str:
+    """Markdown: per protocol and method, source and target mean return, the transfer ratio, and
+    beside it the representation's same-state retrieval between source and target ("-" for a
+    method without a report)."""
+    scores = scores or {}
+    lines = ["| protocol | method | source return [95% CI] | target return [95% CI] | transfer ratio [95% CI] | "
+             "same-state retrieval (source~target) | CIs resample |",
+             "|---|---|---|---|---|---|---|"]
     for protocol, methods in results.items():
         for method, rows in methods.items():
             by = {r.domain: r for r in rows}
             src, tgt = by[SOURCE], by[TARGET]
             lines.append(f"| {protocol} | {method} | {format_ci(src.mean, src.mean_ci)} | {format_ci(tgt.mean, tgt.mean_ci)} | "
-                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} | {tgt.unit} |")
+                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} | {_score(scores.get(method), 'same_state_retrieval')} | {tgt.unit} |")
     return "\n".join(lines) + "\n"
 
 
 #: the report's scores shown beside the transfer ratios, with their column names
 HEADLINE_SCORES = {"beta_vae": "BetaVAE", "factor_vae": "FactorVAE", "mig": "MIG", "dci_disentanglement": "DCI D",
                    "sap": "SAP", "discriminator_loss": "discr. loss"}
+#: the same-state invariance scores, train-group pairs (a setting may be chosen by these) and
+#: source-target (what transfer meets), with their column names
+INVARIANCE_SCORES = {"train_same_state_retrieval": "retrieval (train pairs)", "same_state_retrieval": "retrieval (source~target)",
+                     "train_probe_transfer_r2": "probe R² (train pairs)", "probe_transfer_r2": "probe R² (source~target)",
+                     "domain_leak": "leak (source~target)"}
 
 
 def read_scores(out: Path, cfg: ReproduceConfig) -> dict[str, dict[str, float]]:
@@ -415,18 +428,24 @@ def read_scores(out: Path, cfg: ReproduceConfig) -> dict[str, dict[str, float]]:
     return scores
 
 
-def scores_table(scores: dict[str, dict[str, float]], results: dict[str, dict[str, list[DomainResult]]]) -> str:
-    """Markdown: each representation's disentanglement scores beside its transfer ratio per protocol."""
+def scores_table(scores: dict[str, dict[str, float]], results: dict[str, dict[str, list[DomainResult]]],
+                 columns: dict[str, str]) -> str:
+    """Markdown: each representation's scores named in ``columns`` beside its transfer ratio per protocol.
+
+    :param scores: representation -> its inspect report's scores.
+    :param results: the evaluations, per protocol and method.
+    :param columns: score key -> column name (:data:`HEADLINE_SCORES`, :data:`INVARIANCE_SCORES`).
+    """
     protocols = list(results)
-    lines = ["| representation | " + " | ".join(HEADLINE_SCORES.values()) + " | " +
+    lines = ["| representation | " + " | ".join(columns.values()) + " | " +
              " | ".join(f"transfer ratio ({p})" for p in protocols) + " |",
-             "|---|" + "---|" * (len(HEADLINE_SCORES) + len(protocols))]
+             "|---|" + "---|" * (len(columns) + len(protocols))]
     for rep, values in scores.items():
         ratios = []
         for p in protocols:
             target = next(r for r in results[p][rep] if r.domain == TARGET)
             ratios.append(format_ci(target.ratio, target.ratio_ci))
-        lines.append(f"| {rep} | " + " | ".join(f"{values[k]:.3f}" for k in HEADLINE_SCORES) + " | " + " | ".join(ratios) + " |")
+        lines.append(f"| {rep} | " + " | ".join(_score(values, k) for k in columns) + " | " + " | ".join(ratios) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -474,11 +493,14 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
         "source_domains": {p: list(source_domains(cfg.env, p)) for p in cfg.protocols},
         "results": {p: {m: [dataclasses.asdict(r) for r in rows] for m, rows in methods.items()} for p, methods in results.items()},
         "disentanglement": scores,
+        "invariance": {rep: {k: values[k] for k in INVARIANCE_SCORES if k in values} for rep, values in scores.items()},
     }
     write_json_atomic(out / RESULTS_FILE, report)
-    table = results_table(results)
+    table = results_table(results, scores)
     if scores:
-        table += "\nDisentanglement of each representation (`inspect/<name>/index.md` has the full report):\n\n" + scores_table(scores, results)
+        table += ("\nSame-state invariance of each representation (the same states drawn in two domains; `inspect/<name>/index.md` "
+                  "has every pair):\n\n" + scores_table(scores, results, INVARIANCE_SCORES))
+        table += "\nDisentanglement of each representation (`inspect/<name>/index.md` has the full report):\n\n" + scores_table(scores, results, HEADLINE_SCORES)
     with atomic_path(out / TABLE_FILE) as tmp:
         tmp.write_text(table)
     budget = cfg.plan

@@ -188,6 +188,27 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
         """Names of the entries of ``info["factors"]``."""
         return [*_TASK_FACTORS, *ReacherDomain.factor_names()]
 
+    def readout_names(self) -> list[str]:
+        """Names of the columns of :meth:`readout`."""
+        return ["to_target_x", "to_target_y", "cos_joint0", "sin_joint0", "cos_joint1", "sin_joint1"]
+
+    def readout(self, task: np.ndarray) -> np.ndarray:
+        """What a policy needs from each task-factor row: the fingertip-to-target vector and the
+        joint angles' cosines and sines.
+
+        :param task: task-factor rows (N, 8), laid out as ``info["factors"]`` begins.
+        :return: (N, 6), columns named by :meth:`readout_names`.
+        """
+        task = np.atleast_2d(np.asarray(task, dtype=np.float64))
+        return np.column_stack([task[:, 4:6] - task[:, 6:8], task[:, :4]])
+
+    def objects_in_view(self, task: np.ndarray) -> np.ndarray:
+        """Whether each row shows the target: always, since the camera sees all the target can reach.
+
+        :param task: task-factor rows (N, 8).
+        """
+        return np.ones(len(np.atleast_2d(task)), bool)
+
     def _task_factors(self) -> np.ndarray:
         data = self._sim.data
         angles = data.qpos[:2]

@@ -141,6 +141,8 @@ class SeekAvoidEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     catalogue = CATALOGUE
+    #: the renderer's horizontal field of view in radians; each renderer's env sets it
+    field_of_view: float
 
     def __init__(
         self,
@@ -175,6 +177,48 @@ class SeekAvoidEnv(gym.Env):
     def factor_names(self) -> list[str]:
         """Names of the entries of ``info["factors"]``."""
         return SeekAvoidState.factor_names(self.n_objects) + SeekAvoidDomain.factor_names()
+
+    def readout_names(self) -> list[str]:
+        """Names of the columns of :meth:`readout`."""
+        return ["good_ahead", "good_left", "bad_ahead", "bad_left"]
+
+    def _egocentric(self, task: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row and object: (ahead, left) offsets in the agent's frame, and the (n, objects, 4) object block."""
+        task = np.atleast_2d(np.asarray(task, dtype=np.float64))
+        objects = task[:, 3 : 3 + 4 * self.n_objects].reshape(len(task), self.n_objects, 4)
+        offset = objects[..., :2] - task[:, None, :2]
+        cos, sin = np.cos(task[:, 2])[:, None], np.sin(task[:, 2])[:, None]
+        return offset[..., 0] * cos + offset[..., 1] * sin, offset[..., 1] * cos - offset[..., 0] * sin, objects
+
+    def readout(self, task: np.ndarray) -> np.ndarray:
+        """What a policy needs from each task-factor row: where the nearest present good and the
+        nearest present bad object are in the agent's own frame (ahead, left; world units), or
+        (0, 0) where none of that kind is left.
+
+        :param task: task-factor rows (N, 3 + 4 * objects), laid out as ``info["factors"]`` begins.
+        :return: (N, 4), columns named by :meth:`readout_names`.
+        """
+        ahead, left, objects = self._egocentric(task)
+        distance = np.where(objects[..., 3] > 0.5, np.hypot(ahead, left), np.inf)
+        rows = np.arange(len(objects))
+        columns = []
+        for good in (True, False):
+            of_kind = np.where((objects[..., 2] > 0.5) == good, distance, np.inf)
+            nearest = of_kind.argmin(axis=1)
+            found = np.isfinite(of_kind.min(axis=1))
+            columns += [np.where(found, ahead[rows, nearest], 0.0), np.where(found, left[rows, nearest], 0.0)]
+        return np.stack(columns, axis=1)
+
+    def objects_in_view(self, task: np.ndarray) -> np.ndarray:
+        """Whether each task-factor row shows an object: one still present, in front of the agent
+        and inside the renderer's horizontal field of view.
+
+        :param task: task-factor rows, as for :meth:`readout`.
+        :return: bool (N,).
+        """
+        ahead, left, objects = self._egocentric(task)
+        inside = (ahead > 0) & (np.abs(np.arctan2(left, ahead)) < self.field_of_view / 2)
+        return (inside & (objects[..., 3] > 0.5)).any(axis=1)
 
     def _info(self) -> dict[str, Any]:
         assert self.state is not None

@@ -176,6 +176,8 @@ def _shape(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 class SeekAvoid2DEnv(SeekAvoidEnv):
     """``darla/SeekAvoid2D-v0``: SeekAvoid drawn by :class:`RaycastRenderer` (no OpenGL)."""
 
+    field_of_view = FIELD_OF_VIEW
+
     def make_renderer(self) -> RaycastRenderer:
         """The NumPy raycaster."""
         return RaycastRenderer(self.size, self.config)

@@ -240,6 +240,9 @@ class MiniWorldRenderer:
 class SeekAvoid3DEnv(SeekAvoidEnv):
     """``darla/SeekAvoid-v0``: SeekAvoid drawn by :class:`MiniWorldRenderer` (needs OpenGL/EGL)."""
 
+    # square frames: MiniWorld's vertical field of view is the horizontal one too
+    field_of_view = float(np.radians(FIELD_OF_VIEW))
+
     def make_renderer(self) -> MiniWorldRenderer:
         """The MiniWorld renderer."""
         return MiniWorldRenderer(self.size, self.config)

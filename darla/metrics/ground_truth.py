@@ -210,6 +210,9 @@ class EnvGroundTruth:
         if not hasattr(self.env, "render_factors"):
             raise DarlaError(f"{env_id} cannot draw a frame from factors; use one of {', '.join(envs.ENV_IDS)}")
         self.domains = list(self.env.domains)
+        catalogue = getattr(self.env, "catalogue", None)
+        #: the env's domain groups (name -> preset names), for choosing which domains to compare
+        self.groups: dict[str, tuple[str, ...]] = dict(catalogue.groups) if catalogue is not None else {}
         names = list(self.env.factor_names())
         self._n_task = len(names) - len(self.domains[0].factors())
         self.task_names = names[: self._n_task]
@@ -266,6 +269,15 @@ class EnvGroundTruth:
         """
         domain_factors = [d.factors() for d in self.domains]
         return np.stack([self.env.render_factors(np.concatenate([t, domain_factors[int(d)]])) for t, d in zip(task, domain_index)])
+
+    def readout(self, task: np.ndarray) -> np.ndarray:
+        """What a policy needs of each raw task-factor row: the env's ``readout``, or else the
+        task factors themselves.
+
+        :param task: task factor rows laid out as the env's ``info["factors"]`` begins.
+        """
+        readout = getattr(self.env, "readout", None)
+        return readout(task) if readout is not None else np.asarray(task, dtype=np.float64)
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One frame per code row; the factors that are not scored come from random pool rows.
