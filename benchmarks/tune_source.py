@@ -54,13 +54,15 @@ def teacher_for(variant: str, steps: int, data: Path, out: Path) -> VisionModel 
 
 
 def vision_for(variant: str, spec: dict[str, Any], budget: str, data: Path, out: Path) -> Path:
-    """The candidate's representation, trained once per distinct set of vision settings."""
+    """The candidate's representation, trained once per distinct set of vision settings and frames
+    (``steps`` overrides the budget's vision steps)."""
     plan = BUDGETS[budget]
-    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps") if k in spec}
-    folder = out / "vision" / hashlib.sha256(json.dumps([variant, settings], sort_keys=True).encode()).hexdigest()[:12]
+    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps", "steps") if k in spec}
+    folder = out / "vision" / hashlib.sha256(json.dumps([variant, settings, data.name], sort_keys=True).encode()).hexdigest()[:12]
     if not (folder / "model.safetensors").is_file():
-        teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out)
-        train = TrainConfig(steps=plan.vision_steps, lr=spec.get("lr"), checkpoint_every=plan.vision_steps)
+        steps = spec.get("steps", plan.vision_steps)
+        teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out / "teachers" / data.name)
+        train = TrainConfig(steps=steps, lr=spec.get("lr"), checkpoint_every=min(steps, 1000))
         pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, folder, resume=True,
                  teacher=teacher, figures=False)
     return folder

@@ -50,6 +50,8 @@ class AgentConfig:
     :param seed: seed of the envs and the agent.
     :param n_envs: parallel envs; None takes the hyperparameter file's.
     :param stack: stack the last ``stack`` codes (``latent`` only).
+    :param general: see only the vision model's domain-general latents (``latent`` only; a
+        variant trained on pairs), as LUSR's policy does.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for the policy and the vision model.
     :param eval_freq: environment steps between evaluations on the source domains.
     :param eval_episodes: episodes per evaluation.
@@ -67,6 +69,7 @@ class AgentConfig:
     seed: int = 0
     n_envs: int | None = None
     stack: int = 1
+    general: bool = False
     device: str = "auto"
     eval_freq: int = 10_000
     eval_episodes: int = 10
@@ -78,6 +81,8 @@ class AgentConfig:
         check_algorithm(self.algo, self.mode)
         if (self.mode == "latent") != (self.vision is not None):
             raise DarlaError("pass exactly one of --vision CKPT (latent codes), --pixels or --pixels-aug")
+        if self.general and self.mode != "latent":
+            raise DarlaError("--general selects latents of a vision model: use it with --vision")
         require_positive(self, "steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq")
         # the env, seed and device come from this config's own fields, never from hyperparameters
         known = set(inspect.signature(ALGORITHMS[self.algo]).parameters) - {"env", "seed", "device", "tensorboard_log", "verbose"}
@@ -109,7 +114,7 @@ def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int, 
     venv.seed(seed)
     if cfg.mode == "latent":
         assert cfg.vision is not None
-        venv = VecLatentObservation(venv, cfg.vision, stack=cfg.stack, device=cfg.device)
+        venv = VecLatentObservation(venv, cfg.vision, stack=cfg.stack, device=cfg.device, general=cfg.general)
     return venv
 
 
@@ -117,7 +122,7 @@ def wrapper_chain(cfg: AgentConfig) -> list[str]:
     """A readable description of the chain :func:`build_env` builds."""
     chain = [f"envs.make({cfg.env!r}, domains)", "Monitor", "DummyVecEnv"]
     if cfg.mode == "latent":
-        chain.append(f"VecLatentObservation(vision, stack={cfg.stack})")
+        chain.append(f"VecLatentObservation(vision, stack={cfg.stack}" + (", general=True)" if cfg.general else ")"))
     return chain
 
 

@@ -14,17 +14,21 @@ from darla.errors import DarlaError
 
 FRAME_SUFFIXES = (".npy", ".npz")
 FRAMES_KEY = "frames"
+#: the array of an .npz shard holding each frame's renders in other domains
+PAIRS_KEY = "pair_frames"
 MANIFEST = "manifest.json"
 # size of a zip local file header before its variable-length name and extra fields
 _ZIP_LOCAL_HEADER = 30
 
 
-def _map_npz(path: Path) -> np.ndarray:
-    """The ``frames`` array of an .npz, memory-mapped when stored uncompressed."""
+def _map_npz(path: Path, array: str = FRAMES_KEY) -> np.ndarray:
+    """The ``array`` of an .npz (``frames`` by default), memory-mapped when stored uncompressed."""
     with zipfile.ZipFile(path) as zf:
         members = [n for n in zf.namelist() if n.endswith(".npy")]
-        key = f"{FRAMES_KEY}.npy"
+        key = f"{array}.npy"
         if key not in members:
+            if array != FRAMES_KEY:
+                raise DarlaError(f"{path} holds no '{array}' array: collect the frames with darla collect --pairs 1")
             if len(members) != 1:
                 raise DarlaError(
                     f"{path} holds arrays {[m[:-4] for m in members]} but none named '{FRAMES_KEY}': "
@@ -46,11 +50,11 @@ def _map_npz(path: Path) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C")
 
 
-def open_frames(path: Path) -> np.ndarray:
-    """Memory-map the frames of one .npy or .npz shard, with a clear error if unreadable."""
+def open_frames(path: Path, array: str = FRAMES_KEY) -> np.ndarray:
+    """Memory-map the frames (or another ``array`` of an .npz) of one shard, with a clear error if unreadable."""
     try:
         if path.suffix == ".npz":
-            return _map_npz(path)
+            return _map_npz(path, array)
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except DarlaError:
         raise
@@ -92,10 +96,14 @@ class FrameDataset:
     ``frames`` holds them (other arrays, such as factor labels, may sit beside it). A dataset
     larger than memory trains: only the rows of each batch are read.
 
+    With ``pairs``, each shard must also hold ``pair_frames`` (N, P, H, W, C): the same states
+    drawn in other domains, as ``darla collect --pairs P`` writes; :meth:`get_pairs` reads them.
+
     :param folder: the folder of shards.
+    :param pairs: also map each shard's paired renders.
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, pairs: bool = False) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DarlaError(f"frame folder {self.folder} does not exist: pass the folder that holds your .npy/.npz frames")
@@ -111,6 +119,13 @@ class FrameDataset:
             raise DarlaError(f"{self.folder}: shards disagree on frame shape {sorted(shapes)}; keep one shape per folder")
         self.frame_shape: tuple[int, int, int] = shapes.pop()
         self.offsets = np.cumsum([0] + [len(s) for s in self.shards])
+        self.pair_shards: list[np.ndarray] = []
+        if pairs:
+            self.pair_shards = [open_frames(p, PAIRS_KEY) for p in paths]
+            for path, shard, pair in zip(paths, self.shards, self.pair_shards):
+                if pair.ndim != 5 or pair.shape[0] != len(shard) or tuple(pair.shape[2:]) != self.frame_shape or pair.dtype != np.uint8:
+                    raise DarlaError(f"{path}: '{PAIRS_KEY}' must be uint8 (N, P, H, W, C) beside its {len(shard)} frames of shape "
+                                     f"{self.frame_shape}, got {pair.dtype} {tuple(pair.shape)}; collect again with --pairs")
         if self.offsets[-1] == 0:
             raise DarlaError(f"{self.folder}: the frame files hold no frames: collect or generate frames first")
 
@@ -135,6 +150,24 @@ class FrameDataset:
             np.asarray(self.shards[s][indices[shard_of == s] - self.offsets[s]]) for s in np.unique(shard_of)
         ]
         return np.concatenate(parts)
+
+    def get_pairs(self, indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames at global ``indices`` (sorted) and, row for row, one of each frame's paired
+        renders, the column chosen by ``seed``.
+
+        :param indices: global frame indices.
+        :param seed: seeds the choice among a frame's paired renders.
+        """
+        if not self.pair_shards:
+            raise DarlaError(f"{self.folder} was opened without pairs: open it with FrameDataset(folder, pairs=True)")
+        indices = np.sort(np.asarray(indices))
+        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
+        columns = np.random.default_rng(seed).integers(0, self.pair_shards[0].shape[1], size=len(indices))
+        parts = []
+        for s in np.unique(shard_of):
+            rows = shard_of == s
+            parts.append(np.asarray(self.pair_shards[s][indices[rows] - self.offsets[s], columns[rows]]))
+        return self.get(indices), np.concatenate(parts)
 
     def manifest_hash(self) -> str:
         """SHA-256 over the shard names, shapes and sizes, and ``manifest.json`` if present.

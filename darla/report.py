@@ -75,6 +75,8 @@ class InspectConfig:
     :param discriminator_epochs: passes of the discriminator over its training pairs.
     :param invariance_states: task states drawn in both domains of each pair for the same-state
         invariance scores (at most ``pool``).
+    :param general: score only the model's domain-general latents, the code an agent trained
+        with ``general=True`` sees (latents are then numbered within that part).
     """
 
     env: str = "darla/SeekAvoid2D-v0"
@@ -93,6 +95,7 @@ class InspectConfig:
     discriminator_samples: int = 2000
     discriminator_epochs: int = 30
     invariance_states: int = 500
+    general: bool = False
 
     def __post_init__(self) -> None:
         require_positive(self, "num_train", "num_eval", "batch_size", "num_variance_estimate", "n_estimators", "bins", "pool",
@@ -120,14 +123,16 @@ def default_domains(env_id: str) -> tuple[str, ...]:
     return groups or tuple(catalogue.presets)
 
 
-def encoder(model: VisionModel) -> Represent:
+def encoder(model: VisionModel, general: bool = False) -> Represent:
     """The model's deterministic code as a representation function on uint8 frames.
 
     :param model: the vision model.
+    :param general: only its domain-general latents (what an agent with ``general=True`` sees).
     """
 
     def represent(frames: np.ndarray) -> np.ndarray:
-        return np.concatenate([model.embed(frames[i : i + ENCODE_BATCH]).cpu().numpy() for i in range(0, len(frames), ENCODE_BATCH)])
+        return np.concatenate([model.embed(frames[i : i + ENCODE_BATCH], general).cpu().numpy()
+                               for i in range(0, len(frames), ENCODE_BATCH)])
 
     return represent
 
@@ -193,6 +198,8 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     out = Path(out)
     start = time.perf_counter()
     model = load_vision(checkpoint, config.device)
+    if config.general and not model.config.general_latents:
+        raise DarlaError(f"this {model.config.variant} has no domain-general latents (only variants trained on pairs find them): drop --general")
     domains = config.domains or default_domains(config.env)
     ground_truth = EnvGroundTruth(config.env, domains, config.factors, config.bins, config.pool, config.seed)
     frame = ground_truth.frames_in_domain(0, 1, np.random.default_rng(0))[0]
@@ -201,7 +208,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
         raise DarlaError(f"{config.env} draws {frame.shape} frames but the model takes {expected}: inspect it on the env it was trained on")
     record = {"checkpoint": str(Path(checkpoint).resolve()), "config": {**dataclasses.asdict(config), "domains": list(domains)}}
     claim_run_folder(out, RUN_FILE, record, resume=False, resumable=False)
-    represent = encoder(model)
+    represent = encoder(model, config.general)
     rng = np.random.default_rng(config.seed)
     stages = ["figures", *METRICS, "discriminator", "invariance"]
     bar = tqdm(total=len(stages), desc="inspect", unit="stage")

@@ -66,3 +66,21 @@ def make_rooms(n: int, image_size: int = 64, seed: int = 0) -> tuple[np.ndarray,
     """``n`` random room frames and their factors: ``(frames uint8 (N, S, S, 3), factors (N, 6))``."""
     factors = sample_room_factors(n, seed)
     return render_rooms(factors, image_size), factors
+
+
+def relook_rooms(factors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The same rooms with another look: each row's wall and floor colours redrawn to a pair that
+    differs from its own, the object and its place kept (a pair as ``darla collect --pairs`` makes).
+
+    :param factors: (N, 6) rows as :func:`render_rooms` takes.
+    :param seed: seed of the new colours.
+    :return: the changed factor rows.
+    """
+    rng = np.random.default_rng(seed)
+    looks = len(WALL_COLOURS) * len(FLOOR_COLOURS)
+    own = factors[:, 0].astype(int) * len(FLOOR_COLOURS) + factors[:, 1].astype(int)
+    # a uniform draw among the other looks: shift by 1..looks-1
+    other = (own + rng.integers(1, looks, size=len(factors))) % looks
+    changed = np.array(factors, dtype=np.float32, copy=True)
+    changed[:, 0], changed[:, 1] = other // len(FLOOR_COLOURS), other % len(FLOOR_COLOURS)
+    return changed

@@ -181,10 +181,15 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
     for step in bar:
         idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size)[rank::world]
-        x = frames_to_tensor(frames.get(idx), device)
+        pair = {}
+        if model.takes_pairs:
+            batch, partner = frames.get_pairs(idx, _seed_for(cfg.seed, step, world))
+            x, pair["pair"] = frames_to_tensor(batch, device), frames_to_tensor(partner, device)
+        else:
+            x = frames_to_tensor(frames.get(idx), device)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
         with autocast:
-            terms = runner(x, step)
+            terms = runner(x, step, **pair)
         _check_finite(terms, step, out, world)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
@@ -238,9 +243,9 @@ def pretrain(
     :return: the trained model, in eval mode.
     """
     out = Path(out)
-    frames = FrameDataset(data)
-    config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     variant = get_variant(config.variant)
+    frames = FrameDataset(data, pairs=variant.model.takes_pairs)
+    config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     # the record keeps the learning rate used, not "the variant's", which a later release may change
     train = dataclasses.replace(train, lr=train.learning_rate(config.variant))
     record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
@@ -260,6 +265,8 @@ def pretrain(
     if teacher is not None:
         getattr(model, variant.teacher).load_state_dict(teacher.state_dict())
     fit(model, frames, train, out, resume=resume)
+    if model.takes_pairs:
+        model.config = dataclasses.replace(model.config, general_latents=model.find_general_latents(frames, train.seed))
     if rank == 0:
         save_vision(
             model,

@@ -31,9 +31,12 @@ class FrameEncoder:
     :param frame_space: the env's observation space (uint8 frames (H, W, C)).
     :param resize: resize frames of another size to the model's, instead of refusing them.
     :param device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; ignored for a loaded model.
+    :param general: give only the model's domain-general latents (LUSR's policy input), for a
+        variant trained on pairs.
     """
 
-    def __init__(self, vision: str | Path | VisionModel, frame_space: gym.Space, resize: bool = False, device: str = "auto") -> None:
+    def __init__(self, vision: str | Path | VisionModel, frame_space: gym.Space, resize: bool = False, device: str = "auto",
+                 general: bool = False) -> None:
         model = vision if isinstance(vision, VisionModel) else load_vision(vision, device=device)
         self.model = model.eval().requires_grad_(False)
         cfg = model.config
@@ -52,7 +55,10 @@ class FrameEncoder:
                 f"{expected[0]}x{expected[1]}x{expected[2]}: pass resize=True, or pretrain on this env's frames"
             )
         self.resize = shape != expected
-        self.latent_dim = model.latent_dim
+        if general and not cfg.general_latents:
+            raise DarlaError(f"this {cfg.variant} has no domain-general latents (only variants trained on pairs find them): drop --general")
+        self.general = general
+        self.latent_dim = len(cfg.general_latents) if general else model.latent_dim
 
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> np.ndarray:
@@ -60,7 +66,10 @@ class FrameEncoder:
         x = frames_to_tensor(frames, self.model.device)
         if self.resize:
             x = F.interpolate(x, size=(self.model.config.image_size,) * 2, mode="area")
-        codes = self.model.encode(x).float().clamp_(-CODE_BOUND, CODE_BOUND)
+        codes = self.model.encode(x)
+        if self.general:
+            codes = self.model.general_part(codes)
+        codes = codes.float().clamp_(-CODE_BOUND, CODE_BOUND)
         return codes.cpu().numpy()
 
     def space(self, stack: int) -> gym.spaces.Box:
@@ -98,6 +107,7 @@ class LatentObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
     :param resize: resize frames whose size differs from the model's.
     :param stack: observe the last ``stack`` codes (velocity information).
     :param device: where the model runs: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param general: observe only the model's domain-general latents.
     """
 
     def __init__(
@@ -107,10 +117,11 @@ class LatentObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
         resize: bool = False,
         stack: int = 1,
         device: str = "auto",
+        general: bool = False,
     ) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self, vision=vision, resize=resize, stack=stack, device=device)
+        gym.utils.RecordConstructorArgs.__init__(self, vision=vision, resize=resize, stack=stack, device=device, general=general)
         gym.ObservationWrapper.__init__(self, env)
-        self.encoder = FrameEncoder(vision, env.observation_space, resize, device)
+        self.encoder = FrameEncoder(vision, env.observation_space, resize, device, general)
         self.stack = CodeStack(1, stack, self.encoder.latent_dim)
         self.observation_space = self.encoder.space(stack)
 
@@ -134,6 +145,7 @@ class VecLatentObservation(VecEnvWrapper):
     :param resize: resize frames whose size differs from the model's.
     :param stack: observe the last ``stack`` codes.
     :param device: where the model runs: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param general: observe only the model's domain-general latents.
     """
 
     def __init__(
@@ -143,8 +155,9 @@ class VecLatentObservation(VecEnvWrapper):
         resize: bool = False,
         stack: int = 1,
         device: str = "auto",
+        general: bool = False,
     ) -> None:
-        self.encoder = FrameEncoder(vision, venv.observation_space, resize, device)
+        self.encoder = FrameEncoder(vision, venv.observation_space, resize, device, general)
         self.stack = CodeStack(venv.num_envs, stack, self.encoder.latent_dim)
         super().__init__(venv, observation_space=self.encoder.space(stack))
 

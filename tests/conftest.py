@@ -7,18 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darla.synthetic import make_rooms
+from darla.synthetic import make_rooms, relook_rooms, render_rooms
 
 # a narrow trunk keeps CPU tests fast; the architecture is the same as DARLA's
 SMALL = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64, "latent_dim": 8}
 
 
 def write_rooms(folder: Path, n: int, image_size: int = 32, seed: int = 0, shards: int = 1) -> Path:
-    """Write ``n`` room frames as ``shards`` uncompressed .npz files in ``folder``."""
+    """Write ``n`` room frames as ``shards`` uncompressed .npz files in ``folder``, each frame
+    with a pair: the same object in a room of other colours (``pair_frames``, as collect writes)."""
     folder.mkdir(parents=True, exist_ok=True)
     frames, factors = make_rooms(n, image_size=image_size, seed=seed)
-    for i, (f, y) in enumerate(zip(np.array_split(frames, shards), np.array_split(factors, shards))):
-        np.savez(folder / f"shard_{i}.npz", frames=f, factors=y)
+    pairs = render_rooms(relook_rooms(factors, seed), image_size)[:, None]
+    for i, (f, y, p) in enumerate(zip(*(np.array_split(a, shards) for a in (frames, factors, pairs)))):
+        np.savez(folder / f"shard_{i}.npz", frames=f, factors=y, pair_frames=p)
     return folder
 
 

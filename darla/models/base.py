@@ -25,16 +25,23 @@ class VisionConfig:
     :param image_size: side of the square input frames, in pixels.
     :param channels: channels of the input frames.
     :param latent_dim: size of the code.
+    :param general_latents: the latents that hold what every domain shares (the state, not the
+        look), as a variant that learns from pairs finds them after training; empty: not known.
+        An agent given ``general=True`` sees only these.
     """
 
     variant: str = ""
     image_size: int = 64
     channels: int = 3
     latent_dim: int = 32
+    general_latents: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
             raise DarlaError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        self.general_latents = tuple(int(i) for i in self.general_latents)
+        if any(not 0 <= i < self.latent_dim for i in self.general_latents) or len(set(self.general_latents)) < len(self.general_latents):
+            raise DarlaError(f"general_latents must be distinct latents in 0..{self.latent_dim - 1}, got {list(self.general_latents)}")
         if self.channels < 1:
             raise DarlaError(f"channels must be at least 1, got {self.channels}")
 
@@ -133,6 +140,9 @@ class VisionModel(nn.Module):
     config_class: type[VisionConfig] = VisionConfig
     #: what the reconstruction loss compares images through, for figure labels (None: pixels)
     compares_through: str | None = None
+    #: whether :meth:`loss` takes ``pair=``: the same states drawn in other domains, which
+    #: pretraining then reads beside the frames (``darla collect --pairs``)
+    takes_pairs: bool = False
 
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
@@ -160,9 +170,9 @@ class VisionModel(nn.Module):
         """Named loss terms on a batch; ``step`` drives schedules such as a capacity ramp."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, step: int = 0, **pair: torch.Tensor) -> dict[str, torch.Tensor]:
         """Same as :meth:`loss`, so that DistributedDataParallel's gradient hooks fire."""
-        return self.loss(x, step)
+        return self.loss(x, step, **pair)
 
     def seen(self, images: torch.Tensor) -> torch.Tensor:
         """Images as the reconstruction loss sees them: unchanged unless ``compares_through`` is set."""
@@ -173,9 +183,21 @@ class VisionModel(nn.Module):
         return codes.std(dim=0).clamp_min(1e-6)
 
     @torch.no_grad()
-    def embed(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Codes of uint8 frames (N, H, W, C), computed without gradients."""
-        return self.encode(frames_to_tensor(frames, self.device))
+    def embed(self, frames: np.ndarray | torch.Tensor, general: bool = False) -> torch.Tensor:
+        """Codes of uint8 frames (N, H, W, C), computed without gradients.
+
+        :param frames: the frames.
+        :param general: only the latents of :attr:`VisionConfig.general_latents`.
+        """
+        codes = self.encode(frames_to_tensor(frames, self.device))
+        return self.general_part(codes) if general else codes
+
+    def general_part(self, codes: torch.Tensor) -> torch.Tensor:
+        """The domain-general latents of ``codes`` (N, latent_dim), refusing a model that has none."""
+        if not self.config.general_latents:
+            raise DarlaError(f"this {self.config.variant} has no domain-general latents (only variants trained on pairs find them): "
+                             "drop general=True / --general")
+        return codes[:, list(self.config.general_latents)]
 
 
 class TrunkModel(VisionModel):

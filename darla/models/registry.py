@@ -19,6 +19,7 @@ from darla.models.autoencoders import (
 from darla.models.base import VisionConfig, VisionModel
 from darla.models.pca import PCA, PCAConfig
 from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
+from darla.models.weak import AdaGVAE, AdaGVAEDAE
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,15 @@ VARIANTS: dict[str, Variant] = {
             BetaVAEDAE,
             BetaVAEDAEConfig,
             "DARLA's beta-VAE with reconstruction through a frozen DAE",
+            lr=1e-4,
+            teacher="dae",
+        ),
+        Variant("ada_gvae", AdaGVAE, VAEConfig, "Ada-GVAE: pairs of one state in two domains, shared latents averaged", lr=1e-4),
+        Variant(
+            "ada_gvae_dae",
+            AdaGVAEDAE,
+            BetaVAEDAEConfig,
+            "Ada-GVAE with beta-VAE_DAE's reconstruction through a frozen DAE",
             lr=1e-4,
             teacher="dae",
         ),

@@ -1,0 +1,100 @@
+"""Choose vision settings by same-state invariance on pairs inside the ``train`` group only.
+
+A source-return search rewards a code that keeps everything, the room's colour included; this
+one scores what transfer rests on. Each candidate names how its frames are collected
+(``collect``: :class:`darla.collect.CollectConfig` fields; the budget's frame count in the
+``train`` group unless it says otherwise), the variant, its config overrides (``model``), ``lr``,
+``steps`` and the teacher's ``teacher_steps``. The representation is pretrained on those frames
+and scored by :func:`darla.metrics.invariance.invariance_scores` on a ground truth built from
+the ``train`` group alone: the target domain is never drawn, so the choice cannot see it.
+
+Finished candidates are kept in the JSON and skipped when the command is run again.
+
+Usage:
+    python benchmarks/tune_invariance.py --env darla/SeekAvoid2D-v0 --out runs/tune_inv \\
+        --candidate 'bvd={"variant": "beta_vae_dae", "lr": 1e-3, "model": {"dae_layer": "bottleneck"}}' \\
+        --candidate 'bvd_resets={"variant": "beta_vae_dae", "collect": {"policy": "resets"}, "lr": 1e-3}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from darla.checkpoint import load_vision
+from darla.collect import CollectConfig, collect
+from darla.files import write_json_atomic
+from darla.metrics.ground_truth import EnvGroundTruth
+from darla.metrics.invariance import InvarianceConfig, invariance_scores
+from darla.reproduce import BUDGETS
+from darla.report import encoder
+from tune_source import parse_candidate, vision_for
+
+#: the seed of the states the scores draw, the same for every candidate
+SCORE_SEED = 0
+
+
+def frames_for(env: str, spec: dict[str, Any], budget: str, out: Path) -> Path:
+    """The candidate's frames from the ``train`` group, collected once per distinct collection."""
+    settings = {"env": env, "domains": ("train",), "frames": BUDGETS[budget].frames, "seed": 0, **spec.get("collect", {})}
+    folder = out / "frames" / hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode()).hexdigest()[:12]
+    if not (folder / "manifest.json").is_file():
+        collect(CollectConfig(**settings), folder)
+    return folder
+
+
+def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, out: Path) -> dict[str, Any]:
+    """Collect, pretrain and score one candidate on the train group's pairs."""
+    start = time.perf_counter()
+    data = frames_for(env, spec, budget, out)
+    folder = vision_for(spec.get("variant", "beta_vae_dae"), spec, budget, data, out)
+    model = load_vision(folder, device="cpu")
+    ground_truth = EnvGroundTruth(env, ("train",), pool=max(1000, states), seed=SCORE_SEED)
+    # the whole code, and for a variant trained on pairs also the general part its agent sees
+    parts = {"code": False, **({"general": True} if model.config.general_latents else {})}
+    scores = {part: invariance_scores(encoder(model, general), ground_truth, InvarianceConfig(states), np.random.default_rng(SCORE_SEED))
+              for part, general in parts.items()}
+    ground_truth.close()
+    manifest = json.loads((data / "manifest.json").read_text())
+    return {"spec": spec, "vision": str(folder), "object_in_view_share": manifest.get("object_in_view_share"),
+            "general_latents": list(model.config.general_latents),
+            **{part: {**s["summary"], "pairs": {k: {m: v for m, v in p.items() if m != "domain_leak_per_latent"} for k, p in s["pairs"].items()}}
+               for part, s in scores.items()},
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="darla/SeekAvoid2D-v0")
+    parser.add_argument("--candidate", action="append", required=True,
+                        help="NAME=JSON with variant, collect, model, lr, steps and teacher_steps keys")
+    parser.add_argument("--budget", default="quick", help="the frame count and default vision steps")
+    parser.add_argument("--states", type=int, default=500, help="states drawn in both domains of a pair")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (leave a core to other work)")
+    parser.add_argument("--out", type=Path, required=True, help="work folder (frames, models)")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/tune_invariance.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    done = results.setdefault(f"{args.env} {args.budget}", {})
+    for name, spec in dict(parse_candidate(c) for c in args.candidate).items():
+        if name in done and done[name]["spec"] == spec:
+            continue
+        done[name] = score_candidate(args.env, spec, args.budget, args.states, args.out)
+        write_json_atomic(args.json, results)
+        for part in ("code", "general"):
+            if part in done[name]:
+                r = done[name][part]
+                print(f"{name} ({part}): train retrieval {r['train_same_state_retrieval']:.3f}, "
+                      f"train probe R2 {r['train_probe_transfer_r2']:.2f}, {done[name]['seconds']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Same-state invariance: known answers on synthetic codes, and the env's own renders."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401
+from darla.errors import DarlaError
+from darla.metrics.ground_truth import EnvGroundTruth
+from darla.metrics.invariance import (
+    InvarianceConfig,
+    domain_leak,
+    invariance_pairs,
+    invariance_scores,
+    pixel_representation,
+    probe_transfer,
+    same_state_retrieval,
+)
+
+
+def state_codes(n: int = 300, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, 4))
+
+
+def test_a_code_that_ignores_the_look_retrieves_every_state() -> None:
+    task = state_codes()
+    # the look moves one latent of its own by the same amount for every state: the ranking holds
+    a = np.column_stack([task, np.zeros(len(task))])
+    b = np.column_stack([task, np.full(len(task), 25.0)])
+    assert same_state_retrieval(a, b) == 1.0
+
+
+def test_a_code_of_the_look_alone_retrieves_at_chance() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(400, 6)), rng.normal(size=(400, 6))
+    assert same_state_retrieval(a, b) < 0.02
+
+
+def test_retrieval_falls_as_the_look_moves_the_state_latents() -> None:
+    task = state_codes()
+    rng = np.random.default_rng(2)
+    shifts = [0.05, 0.5, 3.0]
+    scores = [same_state_retrieval(task, task + s * rng.normal(size=task.shape)) for s in shifts]
+    assert scores[0] > 0.95 and scores[0] > scores[1] > scores[2] and scores[2] < 0.2
+
+
+def test_leak_separates_task_latents_from_look_latents() -> None:
+    task = state_codes()
+    noise = np.random.default_rng(3).normal(size=len(task))
+    a = np.column_stack([task[:, 0], 0.1 * noise, np.zeros(len(task))])
+    b = np.column_stack([task[:, 0], 0.1 * noise + 2.0, np.full(len(task), 1e-9)])
+    leak, active = domain_leak(a, b)
+    assert leak[0] == pytest.approx(0.0, abs=1e-9)
+    assert leak[1] > 10  # moves 2 with the look against a spread of 0.1 over states
+    assert active.tolist() == [True, True, False]
+
+
+def test_probe_transfers_only_what_the_look_leaves_alone() -> None:
+    task = state_codes()
+    readout = task[:, :2] @ np.array([[1.0, -0.5], [0.3, 2.0]])
+    train = np.arange(len(task)) < 200
+    same, kept = probe_transfer(task, task.copy(), readout, train)
+    assert same > 0.99 and kept > 0.99
+    moved = task.copy()
+    moved[:, 0] += 5.0
+    same, lost = probe_transfer(task, moved, readout, train)
+    assert same > 0.99 and lost < 0.0
+
+
+def test_pairs_are_the_train_group_and_source_against_target() -> None:
+    groups = {"train": ("A_default", "B_default", "B_alternate"), "target": ("A_alternate",)}
+    pairs = invariance_pairs(groups, ["A_default", "B_default", "B_alternate", "A_alternate"])
+    assert [(p.name, p.role) for p in pairs] == [
+        ("A_default~B_default", "train"), ("A_default~B_alternate", "train"), ("B_default~B_alternate", "train"),
+        ("A_default~A_alternate", "target"),
+    ]
+    # a ground truth of the train group alone never pairs with the target
+    assert all(p.role == "train" for p in invariance_pairs(groups, ["A_default", "B_default", "B_alternate"]))
+    with pytest.raises(DarlaError, match="two domains"):
+        invariance_pairs({}, ["A_default"])
+
+
+def test_readout_is_the_nearest_objects_in_the_agents_frame() -> None:
+    env = gym.make("darla/SeekAvoid2D-v0").unwrapped
+    # agent at (1, 1) looking along +y; good objects at (1, 3) (2 ahead) and (6, 6), bad at (0, 1) (1 to the left)
+    objects = [(1, 3, 1, 1), (6, 6, 1, 1), (7, 7, 1, 0), (0, 1, 0, 1), (7, 1, 0, 1), (7, 2, 0, 1)]
+    task = np.array([1.0, 1.0, np.pi / 2, *np.ravel(objects)])
+    np.testing.assert_allclose(env.readout(task), [[2.0, 0.0, 0.0, 1.0]], atol=1e-9)
+    assert env.objects_in_view(task).tolist() == [True]
+    # turned around, only the objects behind it remain: none within its 60 degrees
+    behind = task.copy()
+    behind[2] = -np.pi / 2
+    assert env.objects_in_view(behind).tolist() == [False]
+
+
+def test_raw_pixels_see_an_object_change_but_not_a_room_change() -> None:
+    truth = EnvGroundTruth("darla/SeekAvoid2D-v0", ("train", "target"), pool=300)
+    scores = invariance_scores(pixel_representation(16), truth, InvarianceConfig(states=200), np.random.default_rng(0))
+    truth.close()
+    pairs = scores["pairs"]
+    # A and B objects differ in a few pixels; the room's colours change every pixel
+    assert pairs["A_default~B_default"]["same_state_retrieval"] > 0.3
+    assert pairs["B_default~B_alternate"]["same_state_retrieval"] < 0.1
+    assert scores["summary"]["same_state_retrieval"] == pairs["A_default~A_alternate"]["same_state_retrieval"]
+    assert scores["summary"]["train_same_state_retrieval"] == pytest.approx(
+        np.mean([p["same_state_retrieval"] for p in pairs.values() if p["role"] == "train"]))
+
+
+def test_bad_invariance_settings() -> None:
+    with pytest.raises(DarlaError, match="at least 10"):
+        InvarianceConfig(states=5)
+    with pytest.raises(DarlaError, match="probe_train"):
+        InvarianceConfig(probe_train=1.0)
+    with pytest.raises(DarlaError, match="one shape"):
+        same_state_retrieval(np.zeros((3, 2)), np.zeros((4, 2)))
