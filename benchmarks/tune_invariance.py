@@ -51,7 +51,8 @@ def frames_for(env: str, spec: dict[str, Any], budget: str, out: Path) -> Path:
 
 
 def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, out: Path) -> dict[str, Any]:
-    """Collect, pretrain and score one candidate on the train group's pairs."""
+    """Collect, pretrain and score one candidate on the train group's pairs (collection and training are
+    skipped where an earlier run left their output, so ``seconds_this_run`` counts only what ran)."""
     start = time.perf_counter()
     data = frames_for(env, spec, budget, out)
     folder = vision_for(spec.get("variant", "beta_vae_dae"), spec, budget, data, out)
@@ -67,7 +68,7 @@ def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, ou
             "general_latents": list(model.config.general_latents),
             **{part: {**s["summary"], "pairs": {k: {m: v for m, v in p.items() if m != "domain_leak_per_latent"} for k, p in s["pairs"].items()}}
                for part, s in scores.items()},
-            "seconds": round(time.perf_counter() - start, 1)}
+            "seconds_this_run": round(time.perf_counter() - start, 1)}
 
 
 def main() -> None:
@@ -93,7 +94,7 @@ def main() -> None:
             if part in done[name]:
                 r = done[name][part]
                 print(f"{name} ({part}): train retrieval {r['train_same_state_retrieval']:.3f}, "
-                      f"train probe R2 {r['train_probe_transfer_r2']:.2f}, {done[name]['seconds']:.0f} s", flush=True)
+                      f"train probe R2 {r['train_probe_transfer_r2']:.2f}, {done[name]['seconds_this_run']:.0f} s this run", flush=True)
 
 
 if __name__ == "__main__":

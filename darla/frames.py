@@ -99,11 +99,15 @@ class FrameDataset:
     With ``pairs``, each shard must also hold ``pair_frames`` (N, P, H, W, C): the same states
     drawn in other domains, as ``darla collect --pairs P`` writes; :meth:`get_pairs` reads them.
 
+    With ``domains``, each shard must hold ``domain`` (N,), each frame's domain id, as
+    ``darla collect`` writes; :meth:`domains_of` reads them.
+
     :param folder: the folder of shards.
     :param pairs: also map each shard's paired renders.
+    :param domains: also read each shard's domain ids.
     """
 
-    def __init__(self, folder: str | Path, pairs: bool = False) -> None:
+    def __init__(self, folder: str | Path, pairs: bool = False, domains: bool = False) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DarlaError(f"frame folder {self.folder} does not exist: pass the folder that holds your .npy/.npz frames")
@@ -119,6 +123,18 @@ class FrameDataset:
             raise DarlaError(f"{self.folder}: shards disagree on frame shape {sorted(shapes)}; keep one shape per folder")
         self.frame_shape: tuple[int, int, int] = shapes.pop()
         self.offsets = np.cumsum([0] + [len(s) for s in self.shards])
+        self.domain_ids: np.ndarray | None = None
+        if domains:
+            ids = []
+            for path, shard in zip(paths, self.shards):
+                try:
+                    with np.load(path, allow_pickle=False) as arrays:
+                        ids.append(np.asarray(arrays["domain"], np.int64))
+                except (KeyError, OSError, ValueError) as exc:
+                    raise DarlaError(f"{path} holds no readable 'domain' array ({exc}): collect the frames with darla collect") from None
+                if ids[-1].shape != (len(shard),):
+                    raise DarlaError(f"{path}: 'domain' must hold one id per frame ({len(shard)}), got shape {ids[-1].shape}")
+            self.domain_ids = np.concatenate(ids)
         self.pair_shards: list[np.ndarray] = []
         if pairs:
             self.pair_shards = [open_frames(p, PAIRS_KEY) for p in paths]
@@ -150,6 +166,12 @@ class FrameDataset:
             np.asarray(self.shards[s][indices[shard_of == s] - self.offsets[s]]) for s in np.unique(shard_of)
         ]
         return np.concatenate(parts)
+
+    def domains_of(self, indices: np.ndarray) -> np.ndarray:
+        """Domain ids (int64) of the frames at global ``indices``, in sorted order as :meth:`get` returns them."""
+        if self.domain_ids is None:
+            raise DarlaError(f"{self.folder} was opened without domain ids: open it with FrameDataset(folder, domains=True)")
+        return self.domain_ids[np.sort(np.asarray(indices))]
 
     def get_pairs(self, indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Frames at global ``indices`` (sorted) and, row for row, one of each frame's paired

@@ -181,15 +181,18 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
     for step in bar:
         idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size)[rank::world]
-        pair = {}
+        # what a variant learns from besides the frames: their pairs, their domain ids
+        labels = {}
         if model.takes_pairs:
             batch, partner = frames.get_pairs(idx, _seed_for(cfg.seed, step, world))
-            x, pair["pair"] = frames_to_tensor(batch, device), frames_to_tensor(partner, device)
+            x, labels["pair"] = frames_to_tensor(batch, device), frames_to_tensor(partner, device)
         else:
             x = frames_to_tensor(frames.get(idx), device)
+        if model.takes_domains:
+            labels["domain"] = torch.as_tensor(frames.domains_of(idx), device=device)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
         with autocast:
-            terms = runner(x, step, **pair)
+            terms = runner(x, step, **labels)
         _check_finite(terms, step, out, world)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
@@ -244,7 +247,7 @@ def pretrain(
     """
     out = Path(out)
     variant = get_variant(config.variant)
-    frames = FrameDataset(data, pairs=variant.model.takes_pairs)
+    frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     # the record keeps the learning rate used, not "the variant's", which a later release may change
     train = dataclasses.replace(train, lr=train.learning_rate(config.variant))

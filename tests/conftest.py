@@ -15,12 +15,14 @@ SMALL = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64, "latent_dim": 8}
 
 def write_rooms(folder: Path, n: int, image_size: int = 32, seed: int = 0, shards: int = 1) -> Path:
     """Write ``n`` room frames as ``shards`` uncompressed .npz files in ``folder``, each frame
-    with a pair: the same object in a room of other colours (``pair_frames``, as collect writes)."""
+    with a pair (the same object in a room of other colours, ``pair_frames``) and a domain id (its
+    wall colour, ``domain``), as collect writes them."""
     folder.mkdir(parents=True, exist_ok=True)
     frames, factors = make_rooms(n, image_size=image_size, seed=seed)
     pairs = render_rooms(relook_rooms(factors, seed), image_size)[:, None]
-    for i, (f, y, p) in enumerate(zip(*(np.array_split(a, shards) for a in (frames, factors, pairs)))):
-        np.savez(folder / f"shard_{i}.npz", frames=f, factors=y, pair_frames=p)
+    domains = factors[:, 0].astype(np.int16)
+    for i, (f, y, p, d) in enumerate(zip(*(np.array_split(a, shards) for a in (frames, factors, pairs, domains)))):
+        np.savez(folder / f"shard_{i}.npz", frames=f, factors=y, pair_frames=p, domain=d)
     return folder
 
 

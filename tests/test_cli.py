@@ -175,10 +175,13 @@ def test_demo_runs_the_chain_and_prints_the_transfer_table(tmp_path: Path, capsy
     args = ["demo", "--out", tmp_path / "demo", "--budget", "smoke", "--workers", "1", "--device", "cpu"]
     code, out, _ = run_cli(args, capsys)
     assert code == 0
-    assert "| multi | beta_vae_dae |" in out and "| multi | pixels |" in out
+    # DARLA's sharper test: agents learn in A_default alone
+    assert "| single | beta_vae_dae |" in out and "| single | pixels |" in out
+    assert "Same-state invariance" in out and "retrieval (source~target)" in out
     assert f"  {tmp_path / 'demo' / 'results.png'}" in out and "traversals.png" in out
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert set(results["results"]["multi"]) == {"beta_vae_dae", "pixels"}
+    assert set(results["results"]["single"]) == {"beta_vae_dae", "pixels"}
+    assert 0.0 <= results["invariance"]["beta_vae_dae"]["same_state_retrieval"] <= 1.0
     # a second run reuses everything instead of failing or starting over
     code, out, _ = run_cli(args, capsys)
     assert code == 0

@@ -17,9 +17,9 @@ from darla.report import HEADLINES, InspectConfig, inspect_model
 # a few samples of everything: the test is about the artefacts, not the numbers
 TINY = ["--num-train", "40", "--num-eval", "20", "--batch-size", "8", "--num-variance-estimate", "100",
         "--n-estimators", "5", "--pool", "100", "--frames-per-domain", "16", "--discriminator-samples", "100",
-        "--discriminator-epochs", "2", "--device", "cpu"]
+        "--discriminator-epochs", "2", "--invariance-states", "50", "--device", "cpu"]
 TINY_CONFIG = InspectConfig(num_train=40, num_eval=20, batch_size=8, num_variance_estimate=100, n_estimators=5, pool=100,
-                            frames_per_domain=16, discriminator_samples=100, discriminator_epochs=2, device="cpu")
+                            frames_per_domain=16, discriminator_samples=100, discriminator_epochs=2, invariance_states=50, device="cpu")
 
 
 def tiny_checkpoint(folder: Path, variant: str, image_size: int = 64) -> Path:
@@ -47,6 +47,14 @@ def test_report_holds_every_figure_and_metric(report: Path) -> None:
         assert 0 <= metrics["scores"][name] <= max(1.0, metrics["scores"]["factor_vae_active_dims"]), name
     assert len(metrics["latent_factor_information"]) == SMALL["latent_dim"]
     assert metrics["active_latents"], "an untrained encoder's codes vary with the frame"
+    # same-state invariance: the train group's pairs and the source against the target, 50 states each
+    pairs = metrics["invariance"]["pairs"]
+    assert set(pairs) == {"A_default~B_default", "A_default~B_alternate", "B_default~B_alternate", "A_default~A_alternate"}
+    assert [pairs[p]["role"] for p in sorted(pairs)] == ["target", "train", "train", "train"]
+    assert all(p["states"] == 50 and len(p["domain_leak_per_latent"]) == SMALL["latent_dim"] for p in pairs.values())
+    assert metrics["scores"]["same_state_retrieval"] == pairs["A_default~A_alternate"]["same_state_retrieval"]
+    assert 0.0 <= metrics["scores"]["train_same_state_retrieval"] <= 1.0
+    assert (report / "domain_leak.png").stat().st_size > 1000
 
 
 def test_index_links_every_figure_and_tabulates_every_metric(report: Path) -> None:
@@ -56,6 +64,7 @@ def test_index_links_every_figure_and_tabulates_every_metric(report: Path) -> No
     for caption in HEADLINES.values():
         assert f"| {caption} |" in index
     assert "discriminator" in index and "| z" in index
+    assert "## Same-state invariance" in index and "| A_default~A_alternate | target |" in index
 
 
 def test_a_model_without_kl_is_reported_without_that_figure(tmp_path: Path) -> None:

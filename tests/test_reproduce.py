@@ -20,11 +20,16 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
     assert main(["reproduce", "--budget", "smoke", "--out", str(out), "--device", "cpu"]) == 0
     table = (out / "results.md").read_text()
     assert table in capsys.readouterr().out
-    transfer, disentanglement = table.split("Disentanglement of each representation")
+    transfer, rest = table.split("Same-state invariance of each representation")
+    invariance, disentanglement = rest.split("Disentanglement of each representation")
     rows = [line for line in transfer.splitlines()[2:] if line.startswith("| ")]
-    assert len(rows) == 2 * 7  # two protocols x five representations and two pixel baselines
-    score_rows = [line for line in disentanglement.splitlines()[4:] if line.startswith("| ")]
-    assert [r.split(" | ")[0] for r in score_rows] == [f"| {rep}" for rep in REPRESENTATIONS]
+    assert len(rows) == 2 * 9  # two protocols x seven representations and two pixel baselines
+    # beside each ratio, the representation's source~target retrieval; none for the pixel agents
+    assert all(r.split(" | ")[5] not in ("", "-") for r in rows if "pixels" not in r)
+    assert all(r.split(" | ")[5] == "-" for r in rows if "pixels" in r)
+    for section in (invariance, disentanglement):
+        score_rows = [line for line in section.splitlines()[4:] if line.startswith("| ")]
+        assert [r.split(" | ")[0] for r in score_rows] == [f"| {rep}" for rep in REPRESENTATIONS]
     results = json.loads((out / "results.json").read_text())
     assert results["source_domains"] == {"single": ["A_default"], "multi": ["train"]}
     for protocol in ("single", "multi"):
@@ -43,6 +48,19 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
     assert trained["beta_vae_dae"]["train"]["lr"] == SHORT_TRAINING["beta_vae_dae"]["lr"]
     assert trained["beta_vae_dae"]["model"]["dae_layer"] == SHORT_TRAINING["beta_vae_dae"]["dae_layer"]
     assert trained["vae"]["train"]["lr"] == get_variant("vae").lr
+    # every representation's invariance, the source~target retrieval under its own key
+    assert set(results["invariance"]) == set(REPRESENTATIONS)
+    assert all(0.0 <= v["same_state_retrieval"] <= 1.0 and 0.0 <= v["train_same_state_retrieval"] <= 1.0
+               for v in results["invariance"].values())
+    # ada_gvae learns from pairs: the frames carry them, and its agents see its domain-general latents;
+    # cycle_vae's general code is its first latents
+    cycle = json.loads((out / "agents" / "single" / "cycle_vae" / "seed0" / "agent.json").read_text())
+    assert cycle["config"]["general"] is True
+    assert json.loads((out / "vision" / "cycle_vae" / "config.json").read_text())["model"]["general_latents"] == list(range(6))
+    assert json.loads((out / "frames" / "manifest.json").read_text())["pairs"] == 1
+    ada = json.loads((out / "agents" / "single" / "ada_gvae" / "seed0" / "agent.json").read_text())
+    assert ada["config"]["general"] is True and "general=True" in ada["wrappers"][-1]
+    assert json.loads((out / "vision" / "ada_gvae" / "config.json").read_text())["model"]["general_latents"]
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,12 +97,16 @@ def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_tar
     cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick"), tmp_path)}
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae")
     assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0" and cells["frames"].args["domains"] == ["train"]
-    assert sum(c.kind == "agent" for c in cells.values()) == 2 * 7 * 3
+    assert sum(c.kind == "agent" for c in cells.values()) == 2 * 9 * 3
+    # covering frames, with pairs for ada_gvae; no other method's agent sees a part of its code
+    assert cells["frames"].args["policy"] == "resets" and cells["frames"].args["pairs"] == 1
+    assert [m for m in REPRESENTATIONS if cells[f"agents/single/{m}/seed0"].args["config"]["general"]] == ["ada_gvae", "cycle_vae"]
     assert {c.args["config"]["domains"][0] for c in cells.values() if c.kind == "evaluate"} == {"target"}
     assert all(f"vision/{r}" in cells and cells[f"inspect/{r}"].needs == (f"vision/{r}",) for r in REPRESENTATIONS)
     # a method list without dae still trains the DAE that beta_vae_dae learns through, but does not report on it
-    cells = {c.name for c in plan_cells(ReproduceConfig(budget="quick", methods=("beta_vae_dae",)), tmp_path)}
-    assert "vision/dae" in cells and "inspect/dae" not in cells and "inspect/beta_vae_dae" in cells
+    planned = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick", methods=("beta_vae_dae",)), tmp_path)}
+    assert "vision/dae" in planned and "inspect/dae" not in planned and "inspect/beta_vae_dae" in planned
+    assert "pairs" not in planned["frames"].args  # no method learns from pairs: none are drawn
 
 
 def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,3 +117,22 @@ def test_extractor_is_frozen_by_default_and_trainable_on_request(vision, tmp_pat
         changed = any(not torch.equal(before[k], v.cpu()) for k, v in extractor.vision.state_dict().items())
         assert changed == trainable
         assert extractor.vision.training == (trainable and agent.policy.training)
+
+
+def test_general_wrappers_observe_only_the_domain_general_latents() -> None:
+    torch.manual_seed(0)
+    model = build_model(make_config("ada_gvae", image_size=64, **SMALL, general_latents=(1, 3, 6))).eval()
+    frames = np.stack([gym.make(ID, domain="train").reset(seed=s)[0] for s in range(4)])
+    whole = model.embed(frames).numpy()
+    single = LatentObservation(gym.make(ID, domain="train"), model, device="cpu", general=True)
+    assert single.observation_space.shape == (3,)
+    np.testing.assert_allclose(single.reset(seed=2)[0], whole[2, [1, 3, 6]], rtol=1e-5, atol=1e-6)
+    venv = VecLatentObservation(DummyVecEnv([lambda: gym.make(ID, domain="train")] * 2), model, device="cpu", general=True)
+    venv.seed(0)
+    assert venv.reset().shape == (2, 3)
+    np.testing.assert_allclose(model.embed(frames, general=True).numpy(), whole[:, [1, 3, 6]])
+    plain = build_model(make_config("vae", image_size=64, **SMALL)).eval()
+    with pytest.raises(DarlaError, match="no domain-general latents"):
+        LatentObservation(gym.make(ID), plain, device="cpu", general=True)
+    with pytest.raises(DarlaError, match="general_latents must be distinct latents"):
+        make_config("ada_gvae", latent_dim=4, general_latents=(1, 4))

@@ -143,6 +143,9 @@ class VisionModel(nn.Module):
     #: whether :meth:`loss` takes ``pair=``: the same states drawn in other domains, which
     #: pretraining then reads beside the frames (``darla collect --pairs``)
     takes_pairs: bool = False
+    #: whether :meth:`loss` takes ``domain=``: each frame's domain id (N,), which pretraining
+    #: then reads from the shards
+    takes_domains: bool = False
 
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
@@ -170,9 +173,9 @@ class VisionModel(nn.Module):
         """Named loss terms on a batch; ``step`` drives schedules such as a capacity ramp."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, step: int = 0, **pair: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, step: int = 0, **labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Same as :meth:`loss`, so that DistributedDataParallel's gradient hooks fire."""
-        return self.loss(x, step, **pair)
+        return self.loss(x, step, **labels)
 
     def seen(self, images: torch.Tensor) -> torch.Tensor:
         """Images as the reconstruction loss sees them: unchanged unless ``compares_through`` is set."""

@@ -19,7 +19,7 @@ from darla.models.autoencoders import (
 from darla.models.base import VisionConfig, VisionModel
 from darla.models.pca import PCA, PCAConfig
 from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
-from darla.models.weak import AdaGVAE, AdaGVAEDAE
+from darla.models.weak import AdaGVAE, AdaGVAEConfig, AdaGVAEDAE, AdaGVAEDAEConfig, CycleVAE, CycleVAEConfig
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,17 @@ VARIANTS: dict[str, Variant] = {
             lr=1e-4,
             teacher="dae",
         ),
-        Variant("ada_gvae", AdaGVAE, VAEConfig, "Ada-GVAE: pairs of one state in two domains, shared latents averaged", lr=1e-4),
+        Variant("ada_gvae", AdaGVAE, AdaGVAEConfig, "Ada-GVAE: pairs of one state in two domains, shared latents averaged", lr=1e-4),
         Variant(
             "ada_gvae_dae",
             AdaGVAEDAE,
-            BetaVAEDAEConfig,
+            AdaGVAEDAEConfig,
             "Ada-GVAE with beta-VAE_DAE's reconstruction through a frozen DAE",
             lr=1e-4,
             teacher="dae",
         ),
+        Variant("cycle_vae", CycleVAE, CycleVAEConfig, "LUSR's cycle-consistent VAE: domain-general and domain-specific codes, domain ids only",
+                lr=1e-4),
         Variant("pca", PCA, PCAConfig, "linear baseline, incremental PCA"),
     )
 }

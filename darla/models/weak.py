@@ -9,16 +9,23 @@ a pair here differs only in its look, the shared latents learn the state and the
 
 ``ada_gvae`` reconstructs in pixels; ``ada_gvae_dae`` through a frozen DAE, as beta-VAE_DAE does.
 Without a pair (the figures, ``darla inspect``) each frame gets the plain beta-VAE objective.
+
+``cycle_vae`` is LUSR's cycle-consistent VAE (Xing et al. 2021), which needs only each frame's
+domain id: :class:`CycleVAE`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from darla.models.base import frames_to_tensor
-from darla.models.vaes import VAE, BetaVAEDAE, VAEConfig
+from darla.models.trunk import Encoder
+from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
 
 
 def gaussian_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
@@ -48,7 +55,7 @@ GENERAL_LEAK = 1.0
 class PairedMixin:
     """The Ada-GVAE objective for any VAE with ``posterior``, ``decoder`` and ``reconstruction``."""
 
-    config: VAEConfig
+    config: "AdaGVAEConfig | AdaGVAEDAEConfig"
     takes_pairs = True
 
     @torch.no_grad()
@@ -97,13 +104,145 @@ class PairedMixin:
             recon = recon + self.reconstruction(self.decoder(z), target).mean() / 2  # type: ignore[attr-defined]
             kl_per_dim = kl_per_dim + 0.5 * (mu.pow(2) + lv.exp() - 1.0 - lv).mean(dim=0) / 2
         kl = kl_per_dim.sum()
-        return {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim, "shared_share": shared.mean(),
-                "loss": recon + self.config.beta * kl}
+        terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim, "shared_share": shared.mean()}
+        loss = recon + self.config.beta * kl
+        if self.config.consistency:
+            # beyond Ada-GVAE: ask the shared latents' means of a pair to agree outright
+            terms["consistency"] = (shared * (mu1 - mu2).pow(2)).sum(dim=1).mean()
+            loss = loss + self.config.consistency * terms["consistency"]
+        terms["loss"] = loss
+        return terms
+
+
+@dataclass
+class PairedFields:
+    """What a paired variant adds to its VAE's config.
+
+    :param consistency: weight of the squared distance between a pair's posterior means on the
+        latents Ada-GVAE marks as shared; 0 is Ada-GVAE as published.
+    """
+
+    consistency: float = 0.0
+
+    def check_paired(self) -> None:
+        """Refuse a negative weight."""
+        if self.consistency < 0:
+            raise DarlaError(f"consistency must be non-negative, got {self.consistency}")
+
+
+@dataclass
+class AdaGVAEConfig(VAEConfig, PairedFields):
+    """Ada-GVAE reconstructing in pixels."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_paired()
+
+
+@dataclass
+class AdaGVAEDAEConfig(BetaVAEDAEConfig, PairedFields):
+    """Ada-GVAE reconstructing through a frozen DAE (``dae_layer`` as in beta-VAE_DAE)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_paired()
 
 
 class AdaGVAE(PairedMixin, VAE):
-    """Ada-GVAE on DARLA's trunk, reconstruction error in pixels (config: :class:`VAEConfig`)."""
+    """Ada-GVAE on DARLA's trunk, reconstruction error in pixels."""
 
 
 class AdaGVAEDAE(PairedMixin, BetaVAEDAE):
-    """Ada-GVAE with beta-VAE_DAE's reconstruction ``||J(x_hat) - J(x)||^2`` (config: :class:`~darla.models.vaes.BetaVAEDAEConfig`)."""
+    """Ada-GVAE with beta-VAE_DAE's reconstruction ``||J(x_hat) - J(x)||^2``."""
+
+
+@dataclass
+class CycleVAEConfig(VAEConfig):
+    """LUSR's cycle-consistent VAE: a stochastic domain-general code and a deterministic
+    domain-specific one; ``latent_dim`` counts both, the general part first.
+
+    :param specific_dim: size of the domain-specific code (the rest of ``latent_dim`` is general).
+    :param cycle_weight: weight of the backward cycle's L1 between re-encoded general codes.
+    """
+
+    specific_dim: int = 8
+    cycle_weight: float = 10.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.specific_dim < self.latent_dim:
+            raise DarlaError(f"specific_dim must lie in 1..{self.latent_dim - 1} (latent_dim {self.latent_dim} counts both parts), "
+                             f"got {self.specific_dim}")
+        if self.cycle_weight < 0:
+            raise DarlaError(f"cycle_weight must be non-negative, got {self.cycle_weight}")
+        # known by construction: the general code comes first
+        self.general_latents = tuple(range(self.latent_dim - self.specific_dim))
+
+
+class CycleVAE(VAE):
+    """LUSR's cycle-consistent VAE (Xing et al. 2021), trained with domain labels only, no pairs.
+
+    The code is ``[general means, specific]``. The forward cycle reconstructs each frame from its
+    own general sample and the specific code of another frame of the same domain (a domain's look
+    must fit in its specific code alone); the backward cycle decodes one random general code
+    with two frames' specific codes and asks the two images' re-encoded general means to agree
+    (the general code must not carry the look). Without domain ids (the figures, ``darla
+    inspect``) each frame keeps its own specific code and there is no backward cycle.
+    """
+
+    config: CycleVAEConfig
+    takes_domains = True
+
+    def __init__(self, config: CycleVAEConfig) -> None:
+        super().__init__(config)
+        self.general_dim = config.latent_dim - config.specific_dim
+        self.encoder = Encoder(config, out_dim=2 * self.general_dim + config.specific_dim)
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """General means and log-variances (N, general), and the specific code (N, specific_dim)."""
+        h = self.encoder(x)
+        g = self.general_dim
+        return h[:, :g], h[:, g : 2 * g], h[:, 2 * g :]
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and log-variances of the general code."""
+        mu, logvar, _ = self.parts(x)
+        return mu, logvar
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``[general means, specific code]``: the deterministic code."""
+        mu, _, specific = self.parts(x)
+        return torch.cat([mu, specific], dim=1)
+
+    def loss(self, x: torch.Tensor, step: int = 0, domain: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Forward-cycle reconstruction + beta * KL of the general code + the backward cycle.
+
+        :param x: frames (N, C, H, W).
+        :param step: the training step (unused).
+        :param domain: each frame's domain id (N,); without it, a plain VAE loss on ``[z, specific]``.
+        """
+        mu, logvar, specific = self.parts(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        partner = torch.arange(len(x), device=x.device) if domain is None else same_domain_partners(domain)
+        recon = self.reconstruction(self.decoder(torch.cat([z, specific[partner]], dim=1)), x).mean()
+        kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
+        kl = kl_per_dim.sum()
+        terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}
+        loss = recon + self.config.beta * kl
+        if domain is not None:
+            shared = torch.randn_like(mu)
+            other = torch.randperm(len(x), device=x.device)
+            a, b = (self.posterior(self.output(self.decoder(torch.cat([shared, s], dim=1))))[0] for s in (specific, specific[other]))
+            terms["cycle"] = (a - b).abs().sum(dim=1).mean()
+            loss = loss + self.config.cycle_weight * terms["cycle"]
+        terms["loss"] = loss
+        return terms
+
+
+def same_domain_partners(domain: torch.Tensor) -> torch.Tensor:
+    """For each frame, the index of a random frame of the same domain (itself when it is alone)."""
+    partner = torch.arange(len(domain), device=domain.device)
+    for d in torch.unique(domain):
+        members = torch.nonzero(domain == d).flatten()
+        partner[members] = members[torch.randperm(len(members), device=domain.device)]
+    return partner

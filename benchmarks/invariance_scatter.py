@@ -1,0 +1,59 @@
+"""DARLA's disentanglement-transfer correlation, measured here: each representation of each run
+as a point, its same-state retrieval (and MIG) against its transfer ratio.
+
+Reads the ``results.json`` of ``darla reproduce`` runs; a run written before the invariance scores
+existed has none and is refused.
+
+Usage:
+    python benchmarks/invariance_scatter.py --results docs/results/seekavoid2d_invariance/results.json \\
+        --protocol single --out docs/results/invariance_scatter.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from darla.figures import save_figure
+
+
+def points(paths: list[Path], protocol: str) -> list[dict]:
+    """One point per representation and run: its scores and its target row's ratio."""
+    rows = []
+    for path in paths:
+        report = json.loads(path.read_text())
+        if "invariance" not in report:
+            raise SystemExit(f"{path} has no invariance scores: rerun that experiment with this version")
+        for rep, scores in report["invariance"].items():
+            target = next(r for r in report["results"][protocol][rep] if r["domain"] == "target")
+            rows.append({"run": path.parent.name, "representation": rep, "ratio": target["ratio"], "ratio_ci": target["ratio_ci"],
+                         "mig": report["disentanglement"][rep].get("mig"), **scores})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, action="append", required=True, help="a reproduce run's results.json; repeat")
+    parser.add_argument("--protocol", default="single")
+    parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    args = parser.parse_args()
+    rows = [r for r in points(args.results, args.protocol) if r["ratio"] is not None]
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    for ax, key, label in zip(fig.subplots(1, 2), ("same_state_retrieval", "mig"), ("same-state retrieval (source~target)", "MIG")):
+        for r in rows:
+            low, high = r["ratio_ci"] if r["ratio_ci"] else (r["ratio"], r["ratio"])
+            ax.errorbar(r[key], r["ratio"], yerr=[[r["ratio"] - low], [high - r["ratio"]]], fmt="o", capsize=3)
+            ax.annotate(r["representation"], (r[key], r["ratio"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.axhline(0.8, color="k", ls="--", lw=1)
+        ax.set_xlabel(label, fontsize=9)
+        ax.set_ylabel(f"transfer ratio ({args.protocol}), 95% CI", fontsize=9)
+    fig.suptitle(f"{len(rows)} representation(s) from {len(args.results)} run(s); dashed: the 0.8 target", fontsize=10)
+    save_figure(fig, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
