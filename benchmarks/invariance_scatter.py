@@ -48,6 +48,8 @@ def main() -> None:
             ax.errorbar(r[key], r["ratio"], yerr=[[r["ratio"] - low], [high - r["ratio"]]], fmt="o", capsize=3)
             ax.annotate(r["representation"], (r[key], r["ratio"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax.axhline(0.8, color="k", ls="--", lw=1)
+        if key == "same_state_retrieval":
+            ax.set_xlim(0, 1)  # the whole scale: 1 is a code that ignores the look
         ax.set_xlabel(label, fontsize=9)
         ax.set_ylabel(f"transfer ratio ({args.protocol}), 95% CI", fontsize=9)
     fig.suptitle(f"{len(rows)} representation(s) from {len(args.results)} run(s); dashed: the 0.8 target", fontsize=10)

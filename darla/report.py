@@ -10,6 +10,7 @@ from those that carry the task.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ HEADLINES = {
     "dci_informativeness": "DCI informativeness (held-out accuracy)",
     "sap": "SAP",
 }
+#: domain names that may appear in a file name as they are
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: frames per call of the encoder: bounds the float copy of a batch in memory
 ENCODE_BATCH = 512
 
@@ -182,6 +185,12 @@ def latent_histograms(codes: dict[str, np.ndarray], latents: list[int], info: np
     return save_figure(fig, path)
 
 
+def figure_name(kind: str, domain: str, index: int) -> str:
+    """``KIND_DOMAIN.png`` for a domain whose name is a plain word, else ``KIND_domainINDEX.png``:
+    a name read from a user's JSON never reaches the file system (no ``/`` or ``..`` escapes ``out``)."""
+    return f"{kind}_{domain}.png" if PLAIN_NAME.fullmatch(domain) else f"{kind}_domain{index}.png"
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
@@ -220,10 +229,11 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     codes = {n: represent(f) for n, f in frames.items()}
     every = np.concatenate(list(frames.values()))
     x = frames_to_tensor(every, model.device)
-    figures = {f"reconstructions_{n}.png": f"reconstructions in {n}" for n in names}
+    files = {n: figure_name("reconstructions", n, i) for i, n in enumerate(names)}
+    figures = {files[n]: f"reconstructions in {n}" for n in names}
     with torch.no_grad():
         for n in names:
-            reconstruction_grid(model, frames_to_tensor(frames[n][:8], model.device), out / f"reconstructions_{n}.png")
+            reconstruction_grid(model, frames_to_tensor(frames[n][:8], model.device), out / files[n])
         traversal_grid(model, x, model.encode(x), out / "traversals.png")
         figures["traversals.png"] = "latent traversals (rows: latents, most varying first)"
         vector_terms = {k: v.float().cpu().numpy() for k, v in model.loss(x).items() if v.dim() == 1}

@@ -78,6 +78,8 @@ def test_pairs_are_the_train_group_and_source_against_target() -> None:
     ]
     # a ground truth of the train group alone never pairs with the target
     assert all(p.role == "train" for p in invariance_pairs(groups, ["A_default", "B_default", "B_alternate"]))
+    # a domain outside the groups is compared with the first one
+    assert [p.name for p in invariance_pairs(groups, ["A_default", "custom"])] == ["A_default~custom"]
     with pytest.raises(DarlaError, match="two domains"):
         invariance_pairs({}, ["A_default"])
 

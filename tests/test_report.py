@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -94,3 +95,17 @@ def test_unknown_factor_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     ckpt = tiny_checkpoint(tmp_path / "bvae", "beta_vae")
     assert main(["inspect", str(ckpt), "--out", str(tmp_path / "r"), "--factor", "colour", *TINY]) == 2
     assert "no factor(s) colour" in capsys.readouterr().err
+
+
+def test_a_domain_name_never_writes_outside_the_report(tmp_path: Path) -> None:
+    # issue 15's first finding: a domain named like a path replaced a file in another run's folder
+    victim = tmp_path / "other_run" / "traversals.png"
+    victim.parent.mkdir()
+    victim.write_bytes(b"keep me")
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps({"name": "x/../../other_run/traversals", "wall_colour": "purple"}))
+    out = inspect_model(tiny_checkpoint(tmp_path / "bvae", "beta_vae"), tmp_path / "runs" / "report",
+                        dataclasses.replace(TINY_CONFIG, domains=("A_default", str(hostile))))
+    assert victim.read_bytes() == b"keep me"
+    assert (out / "reconstructions_A_default.png").is_file() and (out / "reconstructions_domain1.png").is_file()
+    assert sorted(p.parent for p in (tmp_path / "runs").rglob("*.png")) == [out] * len(list(out.glob("*.png")))

@@ -89,7 +89,8 @@ def invariance_pairs(groups: dict[str, Sequence[str]], domains: Sequence[str]) -
     """The pairs to score among ``domains`` (resolved preset names).
 
     Every pair inside the ``train`` group, and the first ``train`` domain against every ``target``
-    one; an env without those groups gets its first domain against each other one.
+    one; where that gives no pair (an env without those groups, or domains outside them), the
+    first domain against each other one.
 
     :param groups: the env's domain groups (name -> preset names).
     :param domains: the domains available to render in.
@@ -97,10 +98,9 @@ def invariance_pairs(groups: dict[str, Sequence[str]], domains: Sequence[str]) -
     domains = list(domains)
     train = [d for d in groups.get("train", ()) if d in domains]
     target = [d for d in groups.get("target", ()) if d in domains]
-    if train:
-        pairs = [DomainPair(a, b, "train") for a, b in combinations(train, 2)]
-        pairs += [DomainPair(train[0], t, "target") for t in target]
-    else:
+    pairs = [DomainPair(a, b, "train") for a, b in combinations(train, 2)]
+    pairs += [DomainPair(train[0], t, "target") for t in target] if train else []
+    if not pairs:
         pairs = [DomainPair(domains[0], d, "target") for d in domains[1:]]
     if not pairs:
         raise DarlaError(f"invariance needs two domains to compare, got {domains}: add a domain or a group")
