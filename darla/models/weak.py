@@ -1,4 +1,4 @@
-"""Weakly supervised VAEs: they learn from pairs of frames that show one state in two domains.
+"""Weakly supervised VAEs: they learn from pairs of frames that show one state, or from domain ids.
 
 Ada-GVAE (Locatello et al. 2020, "Weakly-Supervised Disentanglement Without Compromises"):
 both frames of a pair are encoded; per latent, the KL divergence between the two posteriors
