@@ -65,8 +65,9 @@ SHORT_TRAINING = {"beta_vae_dae": {"lr": 1e-3, "dae_layer": "bottleneck"},
                   # chosen by same-state retrieval on train-group pairs (benchmarks/tune_invariance.py,
                   # benchmarks/results/tune_invariance.json), the only setting tried: 3,000 steps at lr 5e-4
                   "ada_gvae": {"lr": 5e-4, "steps": 3000},
-                  # the cycle's weight chosen on generated rooms (tests/test_models.py): at 10 the general code
-                  # collapsed, at 1 it kept the object's place (probe R^2 0.96); steps and lr as ada_gvae's
+                  # the cycle's weight chosen on generated rooms (those of tests/test_models.py, 800 steps): at 10
+                  # the general code held nothing of the object, at 1 its place (probe R^2 0.96); steps and lr as
+                  # ada_gvae's, untested on the env by an agent
                   "cycle_vae": {"lr": 5e-4, "steps": 3000, "cycle_weight": 1.0}}
 #: chosen on train-group criteria (benchmarks/tune_invariance.py, 10,000 frames): starting every frame
 #: afresh shows an object in 0.51 of the frames against 0.26 along random-policy episodes, and raised
@@ -108,11 +109,14 @@ class Budget:
 BUDGETS = {
     # a plumbing check: every cell runs, nothing learns much
     "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2,
-                    model={**SMALL_TRUNK, "latent_dim": 8}, vision={**SHORT_TRAINING, "ada_gvae": {"lr": 1e-3}, "cycle_vae": {"lr": 1e-3, "specific_dim": 2, "cycle_weight": 1.0}}, collect=COVERING,
+                    model={**SMALL_TRUNK, "latent_dim": 8}, collect=COVERING,
+                    vision={**SHORT_TRAINING, "ada_gvae": {"lr": 1e-3}, "cycle_vae": {"lr": 1e-3, "specific_dim": 2, "cycle_weight": 1.0}},
                     inspect={"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
                              "n_estimators": 5, "pool": 200, "frames_per_domain": 16, "discriminator_samples": 200,
                              "discriminator_epochs": 2, "invariance_states": 100}),
-    # DARLA's architecture at a size this 2-core CPU finishes within the hour on SeekAvoid2D (3D takes longer)
+    # DARLA's architecture at a size this 2-core CPU finished within the hour on SeekAvoid2D for the five
+    # unsupervised representations (41.5 min); the weakly supervised ones add 3,000 steps of vision each
+    # (ada_gvae: 1,379 s with other jobs on the cores); 3D takes longer
     "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3, vision=SHORT_TRAINING, collect=COVERING,
                     inspect={"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50,
                              "pool": 1000, "frames_per_domain": 128, "discriminator_samples": 1000,

@@ -2,8 +2,9 @@
 
 Metrics are plain functions of a representation function (observations -> codes) and a
 ground truth (:mod:`darla.metrics.ground_truth`): BetaVAE, FactorVAE, MIG, DCI and SAP in
-:mod:`darla.metrics.scores`, and the (frame, code) discriminator in
-:mod:`darla.metrics.discriminator`.
+:mod:`darla.metrics.scores`, the (frame, code) discriminator in
+:mod:`darla.metrics.discriminator`, and same-state invariance (retrieval, per-latent leak, probe
+transfer across domains) in :mod:`darla.metrics.invariance`.
 """
 
 from darla.metrics.ground_truth import (
@@ -15,6 +16,7 @@ from darla.metrics.ground_truth import (
     SyntheticGroundTruth,
     fit_bins,
 )
+from darla.metrics.invariance import InvarianceConfig, invariance_scores, same_state_retrieval
 from darla.metrics.scores import (
     METRICS,
     MetricConfig,
@@ -34,6 +36,7 @@ __all__ = [
     "FactorDataset",
     "FactorSamples",
     "GenerativeFactors",
+    "InvarianceConfig",
     "METRICS",
     "MetricConfig",
     "SyntheticGroundTruth",
@@ -43,7 +46,9 @@ __all__ = [
     "dci",
     "factor_vae_score",
     "fit_bins",
+    "invariance_scores",
     "mig",
     "mutual_information",
+    "same_state_retrieval",
     "sap",
 ]
