@@ -51,7 +51,7 @@ class AgentConfig:
     :param n_envs: parallel envs; None takes the hyperparameter file's.
     :param stack: stack the last ``stack`` codes (``latent`` only).
     :param general: see only the vision model's domain-general latents (``latent`` only; a
-        variant trained on pairs), as LUSR's policy does.
+        weakly supervised variant: ``ada_gvae``, ``cycle_vae``), as LUSR's policy does.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for the policy and the vision model.
     :param eval_freq: environment steps between evaluations on the source domains.
     :param eval_episodes: episodes per evaluation.

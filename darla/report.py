@@ -32,6 +32,7 @@ from darla.metrics.discriminator import discriminator_score, frame_features
 from darla.metrics.invariance import InvarianceConfig, invariance_scores
 from darla.metrics.scores import Represent
 from darla.models import VisionModel, frames_to_tensor
+from darla.models.base import check_general
 
 RUN_FILE = "inspect.json"
 METRICS_FILE = "metrics.json"
@@ -207,8 +208,8 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     out = Path(out)
     start = time.perf_counter()
     model = load_vision(checkpoint, config.device)
-    if config.general and not model.config.general_latents:
-        raise DarlaError(f"this {model.config.variant} has no domain-general latents (only variants trained on pairs find them): drop --general")
+    if config.general:
+        check_general(model.config)
     domains = config.domains or default_domains(config.env)
     ground_truth = EnvGroundTruth(config.env, domains, config.factors, config.bins, config.pool, config.seed)
     frame = ground_truth.frames_in_domain(0, 1, np.random.default_rng(0))[0]

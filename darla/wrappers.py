@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from darla.checkpoint import load_vision
 from darla.errors import DarlaError
 from darla.models import VisionModel, frames_to_tensor
+from darla.models.base import check_general
 
 #: codes are clipped to +-CODE_BOUND, so the observation space has finite bounds
 CODE_BOUND = 1000.0
@@ -55,8 +56,8 @@ class FrameEncoder:
                 f"{expected[0]}x{expected[1]}x{expected[2]}: pass resize=True, or pretrain on this env's frames"
             )
         self.resize = shape != expected
-        if general and not cfg.general_latents:
-            raise DarlaError(f"this {cfg.variant} has no domain-general latents (only variants trained on pairs find them): drop --general")
+        if general:
+            check_general(cfg)
         self.general = general
         self.latent_dim = len(cfg.general_latents) if general else model.latent_dim
 

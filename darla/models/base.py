@@ -119,6 +119,13 @@ class TrunkConfig(VisionConfig):
             raise DarlaError("a linear trunk has no sigmoid output: use recon_loss='mse'")
 
 
+def check_general(config: VisionConfig) -> None:
+    """Refuse to select the domain-general latents of a model that has none."""
+    if not config.general_latents:
+        raise DarlaError(f"this {config.variant} has no domain-general latents (only the weakly supervised variants, "
+                         "ada_gvae and cycle_vae, have them): drop --general")
+
+
 def frames_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 frames (N, H, W, C) -> float32 tensor (N, C, H, W) in [0, 1] on ``device``.
 
@@ -197,9 +204,7 @@ class VisionModel(nn.Module):
 
     def general_part(self, codes: torch.Tensor) -> torch.Tensor:
         """The domain-general latents of ``codes`` (N, latent_dim), refusing a model that has none."""
-        if not self.config.general_latents:
-            raise DarlaError(f"this {self.config.variant} has no domain-general latents (only variants trained on pairs find them): "
-                             "drop general=True / --general")
+        check_general(self.config)
         return codes[:, list(self.config.general_latents)]
 
 
