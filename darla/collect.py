@@ -92,8 +92,6 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
         arrays["frames"].append(obs)
         arrays["factors"].append(factors)
         arrays["domain"].append(own)
-        if in_view is not None:
-            arrays["in_view"].append(bool(in_view(factors[None])[0]))
         if cfg.pairs:
             n_task = len(factors) - len(unwrapped.domain.factors())
             others = pair_rng.choice([i for i in range(len(domains)) if i != own], size=cfg.pairs, replace=False)
@@ -115,6 +113,9 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
             record(obs, info)
             if len(arrays["frames"]) == n or terminated or truncated:
                 break
+    if in_view is not None:
+        # one vectorised pass over the shard's factor rows, not a call per frame
+        arrays["in_view"] = list(in_view(np.stack(arrays["factors"])))
     env.close()
     dtypes = {"frames": np.uint8, "factors": np.float32, "domain": np.int16, "in_view": bool, "pair_frames": np.uint8, "pair_domain": np.int16}
     # frames first: pretrain memory-maps the shard's frames array

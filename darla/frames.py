@@ -158,14 +158,19 @@ class FrameDataset:
         """Channels per frame."""
         return self.frame_shape[2]
 
+    def _gather(self, shards: list[np.ndarray], indices: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """Rows at sorted global ``indices`` of per-shard arrays (and, row for row, ``columns`` of their second axis)."""
+        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
+        parts = []
+        for s in np.unique(shard_of):
+            rows = shard_of == s
+            local = indices[rows] - self.offsets[s]
+            parts.append(np.asarray(shards[s][local] if columns is None else shards[s][local, columns[rows]]))
+        return np.concatenate(parts)
+
     def get(self, indices: np.ndarray) -> np.ndarray:
         """Frames at global ``indices`` (sorted for locality), as one uint8 array."""
-        indices = np.sort(np.asarray(indices))
-        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
-        parts = [
-            np.asarray(self.shards[s][indices[shard_of == s] - self.offsets[s]]) for s in np.unique(shard_of)
-        ]
-        return np.concatenate(parts)
+        return self._gather(self.shards, np.sort(np.asarray(indices)))
 
     def domains_of(self, indices: np.ndarray) -> np.ndarray:
         """Domain ids (int64) of the frames at global ``indices``, in sorted order as :meth:`get` returns them."""
@@ -183,13 +188,8 @@ class FrameDataset:
         if not self.pair_shards:
             raise DarlaError(f"{self.folder} was opened without pairs: open it with FrameDataset(folder, pairs=True)")
         indices = np.sort(np.asarray(indices))
-        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
         columns = np.random.default_rng(seed).integers(0, self.pair_shards[0].shape[1], size=len(indices))
-        parts = []
-        for s in np.unique(shard_of):
-            rows = shard_of == s
-            parts.append(np.asarray(self.pair_shards[s][indices[rows] - self.offsets[s], columns[rows]]))
-        return self.get(indices), np.concatenate(parts)
+        return self.get(indices), self._gather(self.pair_shards, indices, columns)
 
     def manifest_hash(self) -> str:
         """SHA-256 over the shard names, shapes and sizes, and ``manifest.json`` if present.
