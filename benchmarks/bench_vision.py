@@ -1,13 +1,16 @@
-"""Vision throughput in one run: beta_vae_dae pretraining (images/s), encoder inference
-(frames/s at batch 1, 8, 64) and a large matmul's FLOP rate as the machine's reference.
+"""Vision throughput in one run: beta_vae_dae pretraining (images/s and FLOP/s, in float32 and at
+the trainer's default precision), encoder inference (frames/s at batch 1, 8, 64) and a large
+float32 matmul's FLOP rate as the machine's reference.
 
 Usage: python benchmarks/bench_vision.py [--device auto] [--out benchmarks/results/vision_cpu.json]
-Target: encoder inference at batch 64 reaches at least half the matmul FLOP rate.
+Targets: encoder inference at batch 64 reaches at least half the matmul FLOP rate; pretraining at
+least 0.6 of it, each image counted at its float32 forward and backward FLOPs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import tempfile
@@ -26,7 +29,7 @@ from darla.frames import FrameDataset
 from darla.inference import compiled_encoder
 from darla.models import build_model, make_config
 from darla.synthetic import make_rooms
-from darla.train import TrainConfig, fit
+from darla.train import TrainConfig, fit, resolve_precision
 
 
 def seconds_per_call(fn: Callable[[], object], device: torch.device, min_time: float = 2.0) -> float:
@@ -75,20 +78,35 @@ def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 64
     return results
 
 
+def training_flops_per_image(model: torch.nn.Module, device: torch.device, batch_size: int) -> float:
+    """FLOPs of one training step's forward and backward, per image, counted in float32."""
+    x = torch.rand(batch_size, 3, 64, 64, device=device)
+    with FlopCounterMode(display=False) as counter:
+        model.loss(x)["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / batch_size
+
+
 def pretraining(device: torch.device, steps: int = 40, batch_size: int = 64) -> dict:
-    """Images/s of beta_vae_dae training steps (VAE plus frozen DAE) through the real trainer."""
+    """Images/s of beta_vae_dae training steps (VAE plus frozen DAE, J at the DAE's output) through the
+    real trainer, in float32 and at the trainer's default precision, and the FLOP rate each reaches."""
     with tempfile.TemporaryDirectory() as tmp:
         frames, _ = make_rooms(4096)
         np.save(Path(tmp) / "frames.npy", frames)
         data = FrameDataset(tmp)
         dae = build_model(make_config("dae"))
         model = build_model(make_config("beta_vae_dae", dae=dae.config.to_dict()))
-        cfg = TrainConfig(steps=5, batch_size=batch_size, device=str(device), checkpoint_every=10**9)
-        fit(model, data, cfg, Path(tmp) / "warmup")
-        start = time.perf_counter()
-        fit(model, data, TrainConfig(**{**cfg.__dict__, "steps": steps}), Path(tmp) / "timed")
-        elapsed = time.perf_counter() - start
-    return {"steps": steps, "batch_size": batch_size, "images_per_s": steps * batch_size / elapsed}
+        flops = training_flops_per_image(model, device, batch_size)
+        results: dict = {"steps": steps, "batch_size": batch_size, "flops_per_image": flops}
+        for precision in ("fp32", "auto"):
+            cfg = TrainConfig(steps=5, batch_size=batch_size, device=str(device), checkpoint_every=10**9, precision=precision)
+            fit(model, data, cfg, Path(tmp) / f"warmup_{precision}")
+            start = time.perf_counter()
+            fit(model, data, dataclasses.replace(cfg, steps=steps), Path(tmp) / f"timed_{precision}")
+            images_per_s = steps * batch_size / (time.perf_counter() - start)
+            results[precision] = {"precision": resolve_precision(precision, device), "images_per_s": images_per_s,
+                                  "flops_per_s": images_per_s * flops}
+    return results
 
 
 def cpu_name() -> str:
@@ -123,6 +141,9 @@ def main() -> None:
             mode: encoder[f"{mode}_batch_64"]["flops_per_s"] / matmul for mode in ("eager", "compiled")
         },
         "pretraining_beta_vae_dae": pretraining(device),
+    }
+    result["pretraining_over_matmul"] = {
+        precision: result["pretraining_beta_vae_dae"][precision]["flops_per_s"] / matmul for precision in ("fp32", "auto")
     }
     out = args.out or Path(__file__).parent / "results" / f"vision_{device.type}.json"
     write_json_atomic(out, result)

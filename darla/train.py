@@ -30,6 +30,7 @@ CHECKPOINTS = "checkpoints"
 RUN_FILE = "pretrain.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -42,7 +43,9 @@ class TrainConfig:
     :param seed: seed of batch sampling, initialisation and noise; the same seed gives the
         same weights on CPU, interrupted and resumed or not.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    :param amp: bfloat16 autocast on CUDA.
+    :param precision: ``"auto"`` (bfloat16 autocast where the device computes bfloat16 natively:
+        a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX; float32 elsewhere),
+        ``"bf16"`` (autocast wherever asked) or ``"fp32"``. Loss heads stay float32 either way.
     :param checkpoint_every: steps between periodic checkpoints.
     :param keep_checkpoints: how many periodic checkpoints to keep.
     :param log_every: steps between TensorBoard and progress-bar updates.
@@ -55,7 +58,7 @@ class TrainConfig:
     lr: float | None = None
     seed: int = 0
     device: str = "auto"
-    amp: bool = False
+    precision: str = "auto"
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -65,10 +68,28 @@ class TrainConfig:
         require_positive(self, "steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
         if self.lr is not None and not self.lr > 0:
             raise DarlaError(f"lr must be positive, got {self.lr}")
+        if self.precision not in PRECISIONS:
+            raise DarlaError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
 
     def learning_rate(self, variant: str) -> float:
         """``lr``, or the registered default of ``variant`` when it is None."""
         return self.lr or get_variant(variant).lr
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (elsewhere autocast emulates it, slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in probes)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"bf16"`` or ``"fp32"``: what ``precision`` means on ``device``."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
 
 
 def _world() -> tuple[int, int]:
@@ -162,9 +183,8 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if cfg.amp and device.type != "cuda":
-        raise DarlaError("--amp needs a CUDA device; drop --amp on CPU")
-    model.to(device).train()
+    # convolutions run fastest on NHWC, the layout frames arrive in (frames_to_tensor permutes a view)
+    model.to(device, memory_format=torch.channels_last).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.learning_rate(model.config.variant)) if params else None
     start = 0
@@ -177,7 +197,8 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
             raise DarlaError(f"{model.config.variant} is fit in closed form, not by gradients: run it without torchrun")
         runner = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
+    bf16 = resolve_precision(cfg.precision, device) == "bf16"
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
     for step in bar:
         idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size)[rank::world]
@@ -250,7 +271,8 @@ def pretrain(
     frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     # the record keeps the learning rate used, not "the variant's", which a later release may change
-    train = dataclasses.replace(train, lr=train.learning_rate(config.variant))
+    train = dataclasses.replace(train, lr=train.learning_rate(config.variant),
+                                precision=resolve_precision(train.precision, resolve_device(train.device)))
     record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
     rank, _ = _world()
     if rank == 0:

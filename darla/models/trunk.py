@@ -41,8 +41,8 @@ class Encoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map images to features."""
-        return self.net(x)
+        """Map images to features (float32, also under bfloat16 autocast: losses are taken on them)."""
+        return self.net(x).float()
 
 
 class Decoder(nn.Module):
@@ -75,6 +75,6 @@ class Decoder(nn.Module):
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map codes to image logits."""
+        """Map codes to image logits (float32, also under bfloat16 autocast)."""
         h = self.fc(z).view(-1, self.top_channels, self.side, self.side)
-        return self.deconv(h)
+        return self.deconv(h).float()
