@@ -21,6 +21,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import sys
 import time
@@ -361,6 +362,18 @@ def _finish(out: Path, cell: Cell, seconds: float) -> None:
     write_json_atomic(_record_path(out, cell), {"seconds": seconds, "finished": time.time()})
 
 
+def chain_lengths(cells: list[Cell]) -> dict[str, int]:
+    """Per cell, the number of cells on the longest chain that starts at it (itself included)."""
+    waiting: dict[str, list[str]] = {c.name: [] for c in cells}
+    for cell in cells:
+        for need in cell.needs:
+            waiting.setdefault(need, []).append(cell.name)
+    length: dict[str, int] = {}
+    for cell in reversed(cells):  # planned in dependency order: whatever waits on a cell comes after it
+        length[cell.name] = 1 + max((length[w] for w in waiting[cell.name]), default=0)
+    return length
+
+
 def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
     """Run every cell not finished, each once its needs are; returns seconds per cell run."""
     finished = finished_cells(cells, out)
@@ -373,11 +386,13 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
             record.unlink()
             shutil.rmtree(Path(cell.output).parent, ignore_errors=True)
     seconds: dict[str, float] = {}
+    chain = chain_lengths(cells)
     bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
     with _runner(workers) as pool:
         running: dict[Future[float], Cell] = {}
         while todo or running:
-            ready = [c for c in todo if set(c.needs) <= done]
+            # the cell with the longest chain of cells waiting on it first, so no worker idles at the end
+            ready = sorted((c for c in todo if set(c.needs) <= done), key=lambda c: -chain[c.name])
             for cell in ready[: max(0, workers - len(running))]:
                 todo.remove(cell)
                 bar.set_postfix_str(cell.name)
@@ -408,6 +423,13 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
                 raise DarlaError(f"cells {[c.name for c in todo]} wait on cells that never ran")
     bar.close()
     return seconds
+
+
+def cpu_seconds() -> float:
+    """User and system CPU seconds of this process and of its children that have ended (the workers, once
+    the pool is shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def collect_results(cfg: ReproduceConfig, out: Path) -> dict[str, dict[str, list[DomainResult]]]:
@@ -511,13 +533,16 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     check_action_space(cfg.algo, probe.action_space)
     probe.close()
     claim_run_folder(out, RUN_FILE, record, resume=True, key="experiment")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     seconds = run_cells(cells, out, cfg.workers)
+    wall = time.perf_counter() - start
     results = collect_results(cfg, out)
     scores = read_scores(out, cfg)
     report = {
         **record,
-        "wall_seconds_this_run": time.perf_counter() - start,
+        "wall_seconds_this_run": wall,
+        # CPU seconds of this process and its finished workers over what the machine's cores could give
+        "cores_busy_share_this_run": (cpu_seconds() - cpu_start) / max(wall * (os.cpu_count() or 1), 1e-9),
         "cell_seconds_this_run": seconds,
         "cell_seconds": finished_cells(cells, out),
         "source_domains": {p: list(source_domains(cfg.env, p)) for p in cfg.protocols},

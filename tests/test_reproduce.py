@@ -91,6 +91,15 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     assert set(report["cell_seconds_this_run"]) == {"agents/single/pixels/seed0", "eval/single/pixels"}, report["cell_seconds_this_run"]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert set(report["cell_seconds"]) == {c.name for c in plan_cells(cfg, out)}
+    assert 0.0 < report["cores_busy_share_this_run"] <= 1.0
+
+
+def test_cells_with_the_longest_chain_behind_them_run_first(tmp_path: Path) -> None:
+    cells = plan_cells(ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae", "pixels"), device="cpu"), tmp_path)
+    chain = reproduce_module.chain_lengths(cells)
+    # frames -> vision -> agent -> evaluation; the inspect report ends its own chain
+    assert chain["frames"] == 4 and chain["vision/vae"] == 3 and chain["eval/single/vae"] == 1
+    assert chain["agents/single/pixels/seed0"] == 2
 
 
 def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_target(tmp_path: Path) -> None:
