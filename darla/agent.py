@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.monitor import Monitor
@@ -230,6 +231,10 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
         raise DarlaError(f"{record_path} is corrupted ({exc}); retrain the agent") from None
     if record.get("format_version") != FORMAT_VERSION:
         raise DarlaError(f"{record_path} has agent format {record.get('format_version')}; this darla reads {FORMAT_VERSION}: retrain")
+    # Gymnasium imports the module of a "module:Env" id: an id read from a file is only looked up
+    if ":" in cfg.env or cfg.env not in gym.registry:
+        raise DarlaError(f"{record_path} names the env {cfg.env!r}, which is not a registered Gymnasium id; "
+                         "an agent folder may only name registered envs: retrain the agent on one")
     if record["vision"] is not None:
         path = record["vision"]["path"]
         if vision_hash(path) != record["vision"]["sha256"]:

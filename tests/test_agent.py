@@ -177,3 +177,18 @@ def test_an_existing_agent_folder_is_not_overwritten(trained: Path, capsys) -> N
     code = main(["train", "--pixels", "--steps", "64", "--out", str(trained)])
     assert_one_line_error(code, capsys.readouterr().err, "already holds files: choose another --out")
     assert (trained / "model.zip").read_bytes() == before
+
+
+def test_an_agent_folder_cannot_make_evaluate_import_code(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gymnasium imports the module of a "module:Env" id; a shared agent.json must not run code that way
+    copy = tmp_path / "agent"
+    shutil.copytree(trained, copy)
+    record = json.loads((copy / "agent.json").read_text())
+    record["config"]["env"] = "planted:CartPole-v1"
+    (copy / "agent.json").write_text(json.dumps(record))
+    (tmp_path / "planted.py").write_text("from pathlib import Path\nPath(__file__).with_name('ran').write_text('x')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DarlaError, match="'planted:CartPole-v1', which is not a registered Gymnasium id"):
+        load_agent(copy, device="cpu")
+    assert not (tmp_path / "ran").exists()
