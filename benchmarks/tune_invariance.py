@@ -4,7 +4,9 @@ A source-return search rewards a code that keeps everything, the room's colour i
 one scores what transfer rests on. Each candidate names how its frames are collected
 (``collect``: :class:`darla.collect.CollectConfig` fields; the budget's frame count in the
 ``train`` group unless it says otherwise), the variant, its config overrides (``model``), ``lr``,
-``steps`` and the teacher's ``teacher_steps``. The representation is pretrained on those frames
+``steps`` and the teacher's ``teacher_steps``; a paired variant's ``general_leaks`` (a list) also
+scores its general part at each of those leak thresholds, found again on its training pairs without
+retraining. The representation is pretrained on those frames
 and scored by :func:`darla.metrics.invariance.invariance_scores` on a ground truth built from
 the ``train`` group alone: the target domain is never drawn, so the choice cannot see it.
 
@@ -19,6 +21,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import time
@@ -31,6 +34,7 @@ import torch
 from darla.checkpoint import load_vision
 from darla.collect import CollectConfig, collect
 from darla.files import write_json_atomic
+from darla.frames import FrameDataset
 from darla.metrics.ground_truth import EnvGroundTruth
 from darla.metrics.invariance import InvarianceConfig, invariance_scores
 from darla.reproduce import BUDGETS
@@ -59,14 +63,26 @@ def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, ou
     model = load_vision(folder, device="cpu")
     ground_truth = EnvGroundTruth(env, ("train",), pool=max(1000, states), seed=SCORE_SEED)
     # the whole code, and for a variant trained on pairs also the general part its agent sees
-    parts = {"code": False, **({"general": True} if model.config.general_latents else {})}
-    scores = {part: invariance_scores(encoder(model, general), ground_truth, InvarianceConfig(states), np.random.default_rng(SCORE_SEED))
-              for part, general in parts.items()}
+    parts = {"code": model.config, **({"general": model.config} if model.config.general_latents else {})}
+    if spec.get("general_leaks"):
+        # the same model's general part at other leak thresholds, found on its training pairs as after training
+        paired = FrameDataset(data, pairs=True)
+        for leak in spec["general_leaks"]:
+            found = model.find_general_latents(paired, seed=0, leak=leak)
+            if found:
+                parts[f"general_leak_{leak:g}"] = dataclasses.replace(model.config, general_latents=found)
+    scores = {}
+    for part, config in parts.items():
+        model.config = config
+        scores[part] = invariance_scores(encoder(model, part != "code"), ground_truth, InvarianceConfig(states),
+                                         np.random.default_rng(SCORE_SEED))
+        scores[part]["general_latents"] = list(config.general_latents) if part != "code" else []
     ground_truth.close()
     manifest = json.loads((data / "manifest.json").read_text())
     return {"spec": spec, "vision": str(folder), "object_in_view_share": manifest.get("object_in_view_share"),
-            "general_latents": list(model.config.general_latents),
-            **{part: {**s["summary"], "pairs": {k: {m: v for m, v in p.items() if m != "domain_leak_per_latent"} for k, p in s["pairs"].items()}}
+            "general_latents": list(parts["code"].general_latents),
+            **{part: {**s["summary"], "general_latents": s["general_latents"],
+                      "pairs": {k: {m: v for m, v in p.items() if m != "domain_leak_per_latent"} for k, p in s["pairs"].items()}}
                for part, s in scores.items()},
             "seconds_this_run": round(time.perf_counter() - start, 1)}
 
@@ -90,8 +106,8 @@ def main() -> None:
             continue
         done[name] = score_candidate(args.env, spec, args.budget, args.states, args.out)
         write_json_atomic(args.json, results)
-        for part in ("code", "general"):
-            if part in done[name]:
+        for part in [k for k in done[name] if k == "code" or k.startswith("general")]:
+            if isinstance(done[name][part], dict):
                 r = done[name][part]
                 print(f"{name} ({part}): train retrieval {r['train_same_state_retrieval']:.3f}, "
                       f"train probe R2 {r['train_probe_transfer_r2']:.2f}, {done[name]['seconds_this_run']:.0f} s this run", flush=True)

@@ -47,9 +47,6 @@ def shared_latents(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, 
 
 #: pairs the domain-general latents are found on after training
 GENERAL_PAIRS = 2048
-#: a latent whose shift between a pair's two renders is below this share of its spread over
-#: states is domain-general
-GENERAL_LEAK = 1.0
 
 
 class PairedMixin:
@@ -59,8 +56,8 @@ class PairedMixin:
     takes_pairs = True
 
     @torch.no_grad()
-    def find_general_latents(self, frames: FrameDataset, seed: int = 0) -> tuple[int, ...]:
-        """The active latents that move less than :data:`GENERAL_LEAK` of their spread over states
+    def find_general_latents(self, frames: FrameDataset, seed: int = 0, leak: float | None = None) -> tuple[int, ...]:
+        """The active latents that move less than ``general_leak`` of their spread over states
         when a training pair's look changes: the ones that hold the state, not the look.
 
         Ada-GVAE's own per-pair threshold assumes one changing factor; a room's look changes
@@ -69,6 +66,7 @@ class PairedMixin:
 
         :param frames: the training frames, opened with their pairs.
         :param seed: seeds the pairs drawn.
+        :param leak: the threshold; None takes the config's ``general_leak``.
         """
         from darla.metrics.invariance import domain_leak
 
@@ -79,8 +77,9 @@ class PairedMixin:
             x, pair = (frames_to_tensor(f, self.device) for f in frames.get_pairs(chunk, seed))
             codes.append((self.encode(x), self.encode(pair)))  # type: ignore[attr-defined]
         a, b = (torch.cat(part).double().cpu().numpy() for part in zip(*codes))
-        leak, active = domain_leak(a, b)
-        return tuple(int(i) for i in np.flatnonzero(active & (leak < GENERAL_LEAK)))
+        shift, active = domain_leak(a, b)
+        threshold = self.config.general_leak if leak is None else leak
+        return tuple(int(i) for i in np.flatnonzero(active & (shift < threshold)))
 
     def loss(self, x: torch.Tensor, step: int = 0, pair: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``recon + beta * KL`` on both frames of each pair, their shared latents' posteriors averaged.
@@ -120,14 +119,19 @@ class PairedFields:
 
     :param consistency: weight of the squared distance between a pair's posterior means on the
         latents Ada-GVAE marks as shared; 0 is Ada-GVAE as published.
+    :param general_leak: after training, the active latents whose shift between the two renders
+        of a training pair is below this share of their spread over states are domain-general.
     """
 
     consistency: float = 0.0
+    general_leak: float = 1.0
 
     def check_paired(self) -> None:
-        """Refuse a negative weight."""
+        """Refuse a negative weight or a threshold that keeps nothing."""
         if self.consistency < 0:
             raise DarlaError(f"consistency must be non-negative, got {self.consistency}")
+        if not self.general_leak > 0:
+            raise DarlaError(f"general_leak must be positive, got {self.general_leak}")
 
 
 @dataclass
