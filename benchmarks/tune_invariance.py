@@ -6,7 +6,7 @@ one scores what transfer rests on. Each candidate names how its frames are colle
 ``train`` group unless it says otherwise), the variant, its config overrides (``model``), ``lr``,
 ``steps`` and the teacher's ``teacher_steps``; a paired variant's ``general_leaks`` (a list) also
 scores its general part at each of those leak thresholds, found again on its training pairs without
-retraining. The representation is pretrained on those frames
+retraining. A spec with ``vision`` scores that checkpoint instead of training one. The representation is pretrained on those frames
 and scored by :func:`darla.metrics.invariance.invariance_scores` on a ground truth built from
 the ``train`` group alone: the target domain is never drawn, so the choice cannot see it.
 
@@ -58,8 +58,12 @@ def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, ou
     """Collect, pretrain and score one candidate on the train group's pairs (collection and training are
     skipped where an earlier run left their output, so ``seconds_this_run`` counts only what ran)."""
     start = time.perf_counter()
-    data = frames_for(env, spec, budget, out)
-    folder = vision_for(spec.get("variant", "beta_vae_dae"), spec, budget, data, out)
+    if "vision" in spec:  # a checkpoint trained elsewhere (a reproduce run's, say), with its frames
+        folder = Path(spec["vision"])
+        data = Path(json.loads((folder / "config.json").read_text())["data"]["path"])
+    else:
+        data = frames_for(env, spec, budget, out)
+        folder = vision_for(spec.get("variant", "beta_vae_dae"), spec, budget, data, out)
     model = load_vision(folder, device="cpu")
     ground_truth = EnvGroundTruth(env, ("train",), pool=max(1000, states), seed=SCORE_SEED)
     # the whole code, and for a variant trained on pairs also the general part its agent sees
