@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,27 +46,49 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def _at(record: dict[str, Any], path: str) -> Any:
+    """The value at ``section.field`` of a record; None where it is absent."""
+    value: Any = record
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _fields(parts: dict[str, Any]) -> dict[str, Any]:
+    """A section's fields under ``section.field`` names, so a refusal can name the field that differs."""
+    flat: dict[str, Any] = {}
+    for name, value in parts.items():
+        flat.update({f"{name}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {name: value})
+    return flat
+
+
 def claim_run_folder(
-    out: Path, run_file: str, record: dict[str, Any], *, resume: bool, key: str | None = None, resumable: bool = True
+    out: Path, run_file: str, record: dict[str, Any], *, resume: bool, key: str | Sequence[str] | None = None,
+    resumable: bool = True,
 ) -> None:
     """Make ``out`` this run's folder, refusing to mix two runs in one.
 
     A folder that holds ``run_file`` continues (when ``resume``) only if the recorded settings
-    match ``record`` (its ``key`` section, if given); any other non-empty folder is refused.
+    match ``record`` (the parts named by ``key``, if given); any other non-empty folder is refused.
     The record is then written, to check the next continuation against.
 
     :param out: the run folder.
     :param run_file: name of the record file inside it.
     :param record: JSON-ready description of this run.
     :param resume: whether this run may continue one already in ``out``.
-    :param key: the section of the record that must match; None compares all of it.
+    :param key: the part of the record that must match: a section's name, or several, each a
+        section or a ``section.field`` path; None compares all of it.
     :param resumable: whether the command has a ``--resume`` option to suggest.
     """
     path = out / run_file
     now = json.loads(json.dumps(record))
     if resume and path.is_file():
         before = json.loads(path.read_text())
-        before, now_part = (before.get(key, {}), now[key]) if key else (before, now)
+        now_part = now
+        if isinstance(key, str):
+            before, now_part = before.get(key) or {}, now[key]
+        elif key is not None:
+            before, now_part = (_fields({p: _at(r, p) for p in key}) for r in (before, now))
         if before != now_part:
             diff = sorted(k for k in set(before) | set(now_part) if before.get(k) != now_part.get(k))
             raise DarlaError(f"{out} holds a run with other settings ({', '.join(diff)}); use the same flags or another --out")

@@ -31,6 +31,8 @@ RUN_FILE = "pretrain.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
 PRECISIONS = ("auto", "bf16", "fp32")
+#: the parts of pretrain.json a --resume must match
+RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps")
 
 
 @dataclass
@@ -276,7 +278,8 @@ def pretrain(
     record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
     rank, _ = _world()
     if rank == 0:
-        claim_run_folder(out, RUN_FILE, record, resume=resume, key="model")
+        # what decides the weights must match to continue; where and how fast it runs may change
+        claim_run_folder(out, RUN_FILE, record, resume=resume, key=RESUME_MUST_MATCH)
     if variant.teacher is not None:
         if teacher is None:
             teacher_cfg = make_config(variant.teacher)

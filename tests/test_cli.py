@@ -33,13 +33,15 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert fragment in lines[0], lines[0]
 
 
+TRAINED_FLAGS = ["--steps", "30", "--teacher-steps", "20", "--batch-size", "16", "--beta", "2", "--device", "cpu", *SMALL_FLAGS]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A beta_vae_dae trained through the CLI, with its DAE trained first."""
     data = write_rooms(tmp_path_factory.mktemp("data"), 256)
     out = tmp_path_factory.mktemp("runs") / "bvd"
-    code = main(["pretrain", "--model", "beta_vae_dae", "--data", str(data), "--out", str(out), "--steps", "30",
-                 "--teacher-steps", "20", "--batch-size", "16", "--beta", "2", "--device", "cpu", *SMALL_FLAGS])
+    code = main(["pretrain", "--model", "beta_vae_dae", "--data", str(data), "--out", str(out), *TRAINED_FLAGS])
     assert code == 0
     return out
 
@@ -160,6 +162,17 @@ def test_resume_with_other_config_is_refused(trained: Path, capsys) -> None:
     data = json.loads((trained / "pretrain.json").read_text())["data"]
     code, _, err = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", data, "--out", trained, "--resume", "--latent-dim", "4"], capsys)
     assert_one_line_error(code, err, "holds a run with other settings (", "latent_dim")
+
+
+@pytest.mark.parametrize("change,field", [(["--lr", "0.5"], "train.lr"), (["--seed", "7"], "train.seed"), ([], "data")])
+def test_resume_with_other_data_lr_or_seed_leaves_the_finished_run_alone(change: list[str], field: str, trained: Path,
+                                                                         tmp_path: Path, capsys) -> None:
+    kept = {p: p.read_bytes() for p in (trained / MODEL_FILE, trained / "pretrain.json")}
+    data = json.loads((trained / "pretrain.json").read_text())["data"] if change else write_rooms(tmp_path / "other", 64)
+    code, _, err = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", data, "--out", trained, "--resume",
+                            *TRAINED_FLAGS, *change], capsys)
+    assert_one_line_error(code, err, f"holds a run with other settings ({field})")
+    assert {p: p.read_bytes() for p in kept} == kept
 
 
 def test_entry_point_prints_no_traceback(tmp_path: Path) -> None:
