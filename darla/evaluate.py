@@ -311,10 +311,14 @@ def evaluate(cfg: EvaluateConfig, out: str | Path) -> dict[str, Any]:
     table), ``evaluation.png`` (the bar chart) and, with ``cfg.video``, ``videos/<domain>.gif``.
 
     :param cfg: what to evaluate.
-    :param out: the report folder; files of an earlier report there are replaced.
+    :param out: the report folder; one that already holds a report is refused.
     :return: the JSON report.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DarlaError(f"--out {out} is a file: name a folder for the report")
+    if (out / REPORT_FILE).exists():
+        raise DarlaError(f"{out} already holds an evaluation report: choose another --out, or remove {out / REPORT_FILE} to redo it")
     folders = list(cfg.agents)
     agents = [load_agent(f, device=cfg.device) for f in folders]
     check_same_method(agents, folders)

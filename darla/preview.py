@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import envs
+from darla.errors import DarlaError
 from darla.figures import image_grid, save_figure
 
 
@@ -28,6 +29,9 @@ def domain_grid(env_id: str, out: str | Path, frames: int = 6, every: int = 3, s
     :param seed: seed of the episode and the actions.
     :return: ``out``.
     """
+    if Path(out).suffix.lower() != ".png":
+        # an --out naming another file (a domain JSON, say) would be replaced by the picture
+        raise DarlaError(f"--out {out} must name a .png file: the preview is a PNG")
     catalogue = envs.make(env_id).unwrapped.catalogue
     rows, labels = [], []
     for name in catalogue.presets:

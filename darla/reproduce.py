@@ -284,7 +284,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
             cells.append(Cell(f"eval/{protocol}/{method}", "evaluate",
                               {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
                                           "seed": cfg.seed + 1000, "device": cfg.device}, "out": str(evaluation)},
-                              str(evaluation / REPORT_FILE), tuple(f"agents/{protocol}/{method}/seed{k}" for k in range(budget.seeds))))
+                              str(evaluation / REPORT_FILE), tuple(f"agents/{protocol}/{method}/seed{k}" for k in range(budget.seeds)),
+                              resumable=False))
     return cells
 
 

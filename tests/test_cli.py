@@ -209,3 +209,11 @@ def test_domains_lists_presets_and_draws_them(tmp_path: Path, capsys) -> None:
     assert "group target: A_alternate" in out and "A_default: " in out and "object_set=A" in out
     image = np.asarray(Image.open(tmp_path / "d.png").convert("RGB"))
     assert image.shape[0] > 300 and image.std() > 20
+
+
+def test_domains_refuses_an_out_that_is_not_a_png(tmp_path: Path, capsys) -> None:
+    domain = tmp_path / "existing.json"
+    domain.write_text('{"wall_colour": "purple"}')
+    code, _, err = run_cli(["domains", "--env", "darla/SeekAvoid2D-v0", "--out", domain], capsys)
+    assert_one_line_error(code, err, "must name a .png file")
+    assert domain.read_text() == '{"wall_colour": "purple"}'

@@ -137,6 +137,10 @@ def test_evaluate_command_writes_report_table_chart_and_videos(scripted: Path, s
     assert "| pixels | target |" in (out / "evaluation.md").read_text()
     assert (out / "evaluation.png").stat().st_size > 5_000
     assert {p.name for p in (out / "videos").iterdir()} == {"source.gif", "target.gif", "B_alternate.gif"}
+    # the report is kept: the same --out again is refused before anything runs
+    before = (out / "evaluation.json").read_bytes()
+    assert main(["evaluate", "--agent", str(scripted), "--episodes", "2", "--out", str(out), "--device", "cpu"]) == 2
+    assert (out / "evaluation.json").read_bytes() == before
 
 
 def test_evaluate_refuses_bad_input(scripted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,6 +151,9 @@ def test_evaluate_refuses_bad_input(scripted: Path, tmp_path: Path, capsys: pyte
         (["--agent", scripted, "--agent", scripted, "--device", "cpu"], "are the same agent: pass each seed once"),
         (["--agent", scripted, "--domain", "source"], "names the report's source row"),
     ]
+    (tmp_path / "file").write_text("x")
+    code = main(["evaluate", "--out", str(tmp_path / "file"), "--agent", str(scripted)])
+    assert_one_line_error(code, capsys.readouterr().err, "is a file: name a folder")
     for args, fragment in cases:
         code = main(["evaluate", "--out", str(tmp_path / "o"), *map(str, args)])
         assert_one_line_error(code, capsys.readouterr().err, fragment)
