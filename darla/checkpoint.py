@@ -13,7 +13,7 @@ from darla import __version__
 from darla.device import resolve_device
 from darla.errors import DarlaError
 from darla.files import atomic_path, write_json_atomic
-from darla.models import VisionModel, build_model, get_variant
+from darla.models import VisionConfig, VisionModel, build_model, get_variant
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
@@ -83,6 +83,32 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
+def stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in a safetensors file, read from its header alone."""
+    if not path.is_file():
+        raise DarlaError(f"{path} is missing: the checkpoint is incomplete; retrain it or restore the file")
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise DarlaError(f"{path} is corrupted ({type(exc).__name__}); retrain the model or restore the file") from None
+
+
+def check_shapes(config: VisionConfig, path: Path) -> None:
+    """Refuse a config whose model would not hold the stored weights, before allocating it.
+
+    The model is built on the meta device, which allocates nothing, so a config.json edited to
+    ask for a huge layer fails here instead of exhausting memory.
+    """
+    with torch.device("meta"):
+        wanted = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+    stored = stored_shapes(path)
+    wrong = sorted(k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k))
+    if wrong:
+        raise DarlaError(f"{path} does not match its config.json ({wrong[0]}: the config asks for {wanted.get(wrong[0])}, "
+                         f"the file holds {stored.get(wrong[0])}); retrain or restore it")
+
+
 def load_vision(path: str | Path, device: str | torch.device = "auto") -> VisionModel:
     """Load a vision checkpoint folder, in eval mode, on ``device``.
 
@@ -99,6 +125,7 @@ def load_vision(path: str | Path, device: str | torch.device = "auto") -> Vision
         config = variant.config.from_dict(config_dict)
     except DarlaError as exc:
         raise DarlaError(f"{folder / CONFIG_FILE} does not fit this darla version ({exc}); retrain the model") from None
+    check_shapes(config, folder / MODEL_FILE)
     model = build_model(config)
     try:
         model.load_state_dict(load_tensors(folder / MODEL_FILE))

@@ -46,6 +46,31 @@ def test_load_vision_auto_device_is_eval(rooms_dir: Path, tmp_path: Path) -> Non
     assert model.device.type == expected and not model.training
 
 
+@pytest.mark.parametrize("field,value", [("hidden_dim", 1_000_000), ("latent_dim", 1_000_000_000)])
+def test_a_config_asking_for_huge_layers_is_refused_before_allocating(field: str, value: int, rooms_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    pretrain(small_config("vae"), TrainConfig(steps=2, batch_size=8, device="cpu"), rooms_dir, tmp_path / "vae", figures=False)
+    config = json.loads((tmp_path / "vae" / CONFIG_FILE).read_text())
+    config["model"][field] = value
+    (tmp_path / "vae" / CONFIG_FILE).write_text(json.dumps(config))
+    # a fresh process, so its peak memory before the load is known
+    script = (
+        "import resource, sys, darla\n"
+        "from darla.errors import DarlaError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n    darla.load_vision(sys.argv[1], device='cpu')\nexcept DarlaError as exc:\n    print(exc)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "vae")], capture_output=True, text=True, timeout=120)
+    message, grown_kib = result.stdout.strip().splitlines()
+    assert "does not match its config.json" in message, result.stdout + result.stderr
+    # the layer asked for is gigabytes (latent_dim 1e9: 256 GB); the load grew the peak by under 100 MB
+    assert int(grown_kib) < 100_000, grown_kib
+
+
 @pytest.mark.parametrize("name", ["vae", "dae"])
 def test_resume_equals_uninterrupted(name: str, rooms_dir: Path, tmp_path: Path) -> None:
     cfg = small_config(name)
