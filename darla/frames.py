@@ -47,6 +47,11 @@ def _map_npz(path: Path, array: str = FRAMES_KEY) -> np.ndarray:
         reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = reader(fh)
         offset = fh.tell()
+    # the map spans the whole zip file: a header claiming more than the member stores would read its neighbours
+    stored = info.file_size - (offset - info.header_offset - _ZIP_LOCAL_HEADER - name_len - extra_len)
+    if dtype.hasobject or int(np.prod(shape)) * dtype.itemsize > stored:
+        raise DarlaError(f"{path}: the header of its '{key[:-4]}' array says {shape} {dtype}, more than the {stored} bytes "
+                         "stored; the shard is damaged: rewrite or remove it")
     return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C")
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from darla.synthetic import FACTOR_NAMES, make_rooms, render_rooms
 
@@ -43,3 +45,14 @@ def test_rooms_render_their_factors() -> None:
     recoloured[:, 0] = (recoloured[:, 0] + 1) % 3
     changed = (render_rooms(recoloured, 32) != frames).any(-1)
     assert changed[:, :10].mean() > 0.5 and changed[:, 20:].mean() < 0.05, "the wall colour changes only the wall"
+
+
+def test_a_shard_whose_header_claims_more_frames_than_it_stores_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(40, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "shard.npz", frames=frames, factors=np.zeros((40, 2), np.float32))
+    raw = (tmp_path / "shard.npz").read_bytes()
+    assert raw.count(b"(40, 8, 8, 3)") == 1
+    (tmp_path / "shard.npz").write_bytes(raw.replace(b"(40, 8, 8, 3)", b"(41, 8, 8, 3)"))
+    with pytest.raises(DarlaError, match=r"says \(41, 8, 8, 3\) uint8, more than the 7680 bytes stored"):
+        FrameDataset(tmp_path)
