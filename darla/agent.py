@@ -235,6 +235,9 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
     if ":" in cfg.env or cfg.env not in gym.registry:
         raise DarlaError(f"{record_path} names the env {cfg.env!r}, which is not a registered Gymnasium id; "
                          "an agent folder may only name registered envs: retrain the agent on one")
+    if (record.get("vision") is None) != (cfg.mode != "latent"):
+        # a latent agent's vision checkpoint is always named with its hash; without one it would load unchecked
+        raise DarlaError(f"{record_path} is corrupted (its vision record does not fit its {cfg.mode} input); retrain the agent")
     if record["vision"] is not None:
         path = record["vision"]["path"]
         if vision_hash(path) != record["vision"]["sha256"]:

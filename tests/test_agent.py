@@ -192,3 +192,16 @@ def test_an_agent_folder_cannot_make_evaluate_import_code(trained: Path, tmp_pat
     with pytest.raises(DarlaError, match="'planted:CartPole-v1', which is not a registered Gymnasium id"):
         load_agent(copy, device="cpu")
     assert not (tmp_path / "ran").exists()
+
+
+def test_an_agent_record_without_its_vision_hash_is_refused(trained: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "agent"
+    shutil.copytree(trained, copy)
+    record = json.loads((copy / "agent.json").read_text())
+    record["vision"] = None  # the latent agent's checkpoint would then load without its hash checked
+    (copy / "agent.json").write_text(json.dumps(record))
+    with pytest.raises(DarlaError, match="its vision record does not fit its latent input"):
+        load_agent(copy, device="cpu")
+    # weights get the mode of the JSON beside them (safetensors wrote them private)
+    vision = Path(record["config"]["vision"])
+    assert (vision / "model.safetensors").stat().st_mode == (vision / "config.json").stat().st_mode
