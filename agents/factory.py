@@ -86,5 +86,6 @@ def make_agent(
             params["policy"], env, seed=seed, device=device, tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs, verbose=0, **kwargs,
         )
-    except TypeError as exc:
-        raise DarlaError(f"bad {algo} hyperparameters ({exc}); check agents/hyperparams/{algo}.yml") from None
+    except (TypeError, ValueError, AssertionError) as exc:
+        # SB3 checks its arguments with all three; each means a value it cannot use
+        raise DarlaError(f"bad {algo} hyperparameters ({exc}); check --hyperparams and agents/hyperparams/{algo}.yml") from None

@@ -121,7 +121,11 @@ def test_hyperparams_option_replaces_the_files_values(tmp_path: Path, capsys) ->
     assert json.loads((out / "agent.json").read_text())["hyperparams"]["n_steps"] == 32
     for bad, fragment in ((["--hyperparams", "lr=1e-3"], "ppo takes no hyperparameter lr"),
                           (["--hyperparams", "seed=3"], "takes no hyperparameter seed"),
-                          (["--hyperparams", "n_steps"], "--hyperparams expects FIELD=VALUE")):
+                          (["--hyperparams", "n_steps"], "--hyperparams expects FIELD=VALUE"),
+                          # values SB3 cannot use: once tracebacks from its constructor
+                          (["--hyperparams", "n_steps=-5"], "`n_steps * n_envs` must be greater than 1"),
+                          (["--hyperparams", "learning_rate=fast"], "must be a float or a callable, not fast"),
+                          (["--hyperparams", "policy=FooPolicy"], "Policy FooPolicy unknown")):
         code = main(["train", "--pixels", "--steps", "64", *bad, "--out", str(tmp_path / "bad")])
         assert_one_line_error(code, capsys.readouterr().err, fragment)
     assert not (tmp_path / "bad").exists()
