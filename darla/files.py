@@ -84,7 +84,13 @@ def claim_run_folder(
     path = out / run_file
     now = json.loads(json.dumps(record))
     if resume and path.is_file():
-        before = json.loads(path.read_text())
+        try:
+            before = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            before = None
+        if not isinstance(before, dict):
+            raise DarlaError(f"{path} is corrupted, so the run in {out} cannot be checked before continuing it: "
+                             "restore the file, or start afresh in another --out")
         now_part = now
         if isinstance(key, str):
             before, now_part = before.get(key) or {}, now[key]

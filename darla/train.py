@@ -139,8 +139,12 @@ def _save_checkpoint(out: Path, model: VisionModel, optimizer: torch.optim.Optim
 
 def _load_checkpoint(folder: Path, model: VisionModel, optimizer: torch.optim.Optimizer | None) -> int:
     """Restore weights and optimizer state from a periodic checkpoint; returns its step."""
+    try:
+        meta = json.loads((folder / TRAINER_FILE).read_text())
+        int(meta["step"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        raise DarlaError(f"{folder / TRAINER_FILE} is corrupted: remove {folder} to resume from the checkpoint before it") from None
     model.load_state_dict(load_tensors(folder / MODEL_FILE))
-    meta = json.loads((folder / TRAINER_FILE).read_text())
     if optimizer is not None:
         state: dict[int, dict[str, torch.Tensor]] = {}
         for name, tensor in load_tensors(folder / OPTIMIZER_FILE).items():

@@ -64,7 +64,10 @@ class Domain:
             value = getattr(self, f.name)
             if choices is not None and value not in choices:
                 raise DarlaError(f"unknown {f.name} {value!r}; choose one of {', '.join(choices)}")
-        tint = tuple(float(t) for t in self.tint)
+        try:
+            tint = tuple(float(t) for t in self.tint) if not isinstance(self.tint, str) else ()
+        except (TypeError, ValueError):
+            tint = ()
         if len(tint) != 3 or min(tint) < 0:
             raise DarlaError(f"tint must be three non-negative channel multipliers, got {self.tint!r}")
         object.__setattr__(self, "tint", tint)

@@ -217,3 +217,27 @@ def test_domains_refuses_an_out_that_is_not_a_png(tmp_path: Path, capsys) -> Non
     code, _, err = run_cli(["domains", "--env", "darla/SeekAvoid2D-v0", "--out", domain], capsys)
     assert_one_line_error(code, err, "must name a .png file")
     assert domain.read_text() == '{"wall_colour": "purple"}'
+
+
+def test_a_domain_tint_that_is_not_three_numbers_is_one_line(tmp_path: Path, capsys) -> None:
+    domain = tmp_path / "tinted.json"
+    domain.write_text('{"tint": "abc"}')
+    code, _, err = run_cli(["collect", "--domain", domain, "--frames", "10", "--out", tmp_path / "frames"], capsys)
+    assert_one_line_error(code, err, "tint must be three non-negative channel multipliers, got 'abc'")
+    assert not (tmp_path / "frames").exists()
+
+
+@pytest.mark.parametrize("damaged,fragment", [("pretrain.json", "pretrain.json is corrupted"),
+                                              ("trainer.json", "trainer.json is corrupted: remove")])
+def test_resume_over_a_corrupted_record_is_one_line(damaged: str, fragment: str, trained: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    run = tmp_path / "bvd"
+    shutil.copytree(trained, run)
+    data = json.loads((run / "pretrain.json").read_text())["data"]
+    target = run / "pretrain.json" if damaged == "pretrain.json" else sorted((run / "checkpoints").iterdir())[-1] / damaged
+    target.write_text('{"step": ')
+    kept = (run / MODEL_FILE).read_bytes()
+    code, _, err = run_cli(["pretrain", "--model", "beta_vae_dae", "--data", data, "--out", run, "--resume", *TRAINED_FLAGS], capsys)
+    assert_one_line_error(code, err, fragment)
+    assert (run / MODEL_FILE).read_bytes() == kept
