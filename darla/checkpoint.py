@@ -127,8 +127,12 @@ def load_vision(path: str | Path, device: str | torch.device = "auto") -> Vision
         raise DarlaError(f"{folder / CONFIG_FILE} does not fit this darla version ({exc}); retrain the model") from None
     check_shapes(config, folder / MODEL_FILE)
     model = build_model(config)
+    tensors = load_tensors(folder / MODEL_FILE)
+    broken = next((k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken is not None:
+        raise DarlaError(f"{folder / MODEL_FILE} holds non-finite weights ({broken}); retrain the model or restore the file")
     try:
-        model.load_state_dict(load_tensors(folder / MODEL_FILE))
+        model.load_state_dict(tensors)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise DarlaError(f"{folder / MODEL_FILE} does not match its config.json ({first}); retrain or restore it") from None

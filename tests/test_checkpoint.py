@@ -46,6 +46,18 @@ def test_load_vision_auto_device_is_eval(rooms_dir: Path, tmp_path: Path) -> Non
     assert model.device.type == expected and not model.training
 
 
+def test_non_finite_weights_are_refused_on_load(rooms_dir: Path, tmp_path: Path) -> None:
+    from darla.errors import DarlaError
+
+    pretrain(small_config("vae"), TrainConfig(steps=2, batch_size=8, device="cpu"), rooms_dir, tmp_path / "vae", figures=False)
+    tensors = safetensors.torch.load_file(str(tmp_path / "vae" / MODEL_FILE))
+    name = sorted(tensors)[0]
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    safetensors.torch.save_file(tensors, str(tmp_path / "vae" / MODEL_FILE))
+    with pytest.raises(DarlaError, match=f"holds non-finite weights \\({name}\\)"):
+        darla.load_vision(tmp_path / "vae", device="cpu")
+
+
 @pytest.mark.parametrize("field,value", [("hidden_dim", 1_000_000), ("latent_dim", 1_000_000_000)])
 def test_a_config_asking_for_huge_layers_is_refused_before_allocating(field: str, value: int, rooms_dir: Path,
                                                                       tmp_path: Path) -> None:
