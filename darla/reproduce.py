@@ -149,7 +149,7 @@ class ReproduceConfig:
     """The experiment.
 
     :param env: a ``darla/`` env id with ``train`` and ``target`` domain groups.
-    :param budget: ``smoke``, ``quick`` or ``full``.
+    :param budget: ``smoke``, ``quick``, ``claim`` or ``full``.
     :param seeds: agent seeds per method and protocol; None takes the budget's.
     :param algo: the RL algorithm every method uses.
     :param protocols: ``single`` and/or ``multi``.
