@@ -189,8 +189,10 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    # convolutions run fastest on NHWC, the layout frames arrive in (frames_to_tensor permutes a view)
-    model.to(device, memory_format=torch.channels_last).train()
+    bf16 = resolve_precision(cfg.precision, device) == "bf16"
+    # bfloat16 convolutions run fastest on NHWC, the layout frames arrive in (frames_to_tensor permutes a
+    # view); float32 training keeps the layout it had, so its weights stay those of earlier releases
+    model.to(device, memory_format=torch.channels_last if bf16 else torch.preserve_format).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.learning_rate(model.config.variant)) if params else None
     start = 0
@@ -203,7 +205,6 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
             raise DarlaError(f"{model.config.variant} is fit in closed form, not by gradients: run it without torchrun")
         runner = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
-    bf16 = resolve_precision(cfg.precision, device) == "bf16"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
     for step in bar:
