@@ -79,7 +79,7 @@ class TrainConfig:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 in hardware (elsewhere autocast emulates it, slower than float32)."""
+    """Whether ``device`` computes bfloat16 in hardware; elsewhere autocast would emulate it."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     cpu = getattr(torch, "cpu", None)
