@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from darla.checkpoint import load_vision
+from darla.checkpoint import load_vision, read_config
 from darla.collect import CollectConfig, collect
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
@@ -60,7 +60,7 @@ def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, ou
     start = time.perf_counter()
     if "vision" in spec:  # a checkpoint trained elsewhere (a reproduce run's, say), with its frames
         folder = Path(spec["vision"])
-        data = Path(json.loads((folder / "config.json").read_text())["data"]["path"])
+        data = Path(read_config(folder)["data"]["path"])
     else:
         data = frames_for(env, spec, budget, out)
         folder = vision_for(spec.get("variant", "beta_vae_dae"), spec, budget, data, out)
@@ -80,12 +80,11 @@ def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, ou
         model.config = config
         scores[part] = invariance_scores(encoder(model, part != "code"), ground_truth, InvarianceConfig(states),
                                          np.random.default_rng(SCORE_SEED))
-        scores[part]["general_latents"] = list(config.general_latents) if part != "code" else []
     ground_truth.close()
     manifest = json.loads((data / "manifest.json").read_text())
     return {"spec": spec, "vision": str(folder), "object_in_view_share": manifest.get("object_in_view_share"),
             "general_latents": list(parts["code"].general_latents),
-            **{part: {**s["summary"], "general_latents": s["general_latents"],
+            **{part: {**s["summary"], "general_latents": list(parts[part].general_latents) if part != "code" else [],
                       "pairs": {k: {m: v for m, v in p.items() if m != "domain_leak_per_latent"} for k, p in s["pairs"].items()}}
                for part, s in scores.items()},
             "seconds_this_run": round(time.perf_counter() - start, 1)}

@@ -28,10 +28,14 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
         safetensors.torch.save_file(contiguous, str(tmp))
 
 
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors file, turning any failure into a one-line error."""
+def _require(path: Path) -> None:
     if not path.is_file():
         raise DarlaError(f"{path} is missing: the checkpoint is incomplete; retrain it or restore the file")
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, turning any failure into a one-line error."""
+    _require(path)
     try:
         return safetensors.torch.load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types for every kind of damage
@@ -85,8 +89,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 def stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Each tensor's shape in a safetensors file, read from its header alone."""
-    if not path.is_file():
-        raise DarlaError(f"{path} is missing: the checkpoint is incomplete; retrain it or restore the file")
+    _require(path)
     try:
         with safetensors.safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
