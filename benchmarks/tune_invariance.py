@@ -65,7 +65,7 @@ def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, ou
         data = frames_for(env, spec, budget, out)
         folder = vision_for(spec.get("variant", "beta_vae_dae"), spec, budget, data, out)
     model = load_vision(folder, device="cpu")
-    ground_truth = EnvGroundTruth(env, ("train",), pool=max(1000, states), seed=SCORE_SEED)
+    ground_truth = EnvGroundTruth(env, ("train",), pool=max(2000, 4 * states), seed=SCORE_SEED)
     # the whole code, and for a variant trained on pairs also the general part its agent sees
     parts = {"code": model.config, **({"general": model.config} if model.config.general_latents else {})}
     if spec.get("general_leaks"):

@@ -312,7 +312,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
         "",
         "## Same-state invariance",
         "",
-        f"The same {config.invariance_states} task states drawn in both domains of each pair (chance retrieval "
+        f"The same {config.invariance_states} task states drawn in both domains of each pair, none drawing the frame another one draws (chance retrieval "
         f"{1 / config.invariance_states:.3f}). Retrieval: share of b's frames whose nearest code in a is the same state. "
         "Leak: median over active latents of the shift between the two renders over the spread across states. "
         "Probe: R² of a linear read-out of what the policy needs, fit on a's codes, on held-out states in a and in b.",

@@ -10,10 +10,13 @@ import envs  # noqa: F401
 from darla.errors import DarlaError
 from darla.metrics.ground_truth import EnvGroundTruth
 from darla.metrics.invariance import (
+    DomainPair,
     InvarianceConfig,
+    distinct_states,
     domain_leak,
     invariance_pairs,
     invariance_scores,
+    pair_scores,
     pixel_representation,
     probe_transfer,
     same_state_retrieval,
@@ -98,7 +101,7 @@ def test_readout_is_the_nearest_objects_in_the_agents_frame() -> None:
 
 
 def test_raw_pixels_see_an_object_change_but_not_a_room_change() -> None:
-    truth = EnvGroundTruth("darla/SeekAvoid2D-v0", ("train", "target"), pool=300)
+    truth = EnvGroundTruth("darla/SeekAvoid2D-v0", ("train", "target"), pool=600)
     scores = invariance_scores(pixel_representation(16), truth, InvarianceConfig(states=200), np.random.default_rng(0))
     truth.close()
     pairs = scores["pairs"]
@@ -108,6 +111,21 @@ def test_raw_pixels_see_an_object_change_but_not_a_room_change() -> None:
     assert scores["summary"]["same_state_retrieval"] == pairs["A_default~A_alternate"]["same_state_retrieval"]
     assert scores["summary"]["train_same_state_retrieval"] == pytest.approx(
         np.mean([p["same_state_retrieval"] for p in pairs.values() if p["role"] == "train"]))
+
+
+def test_states_that_look_alike_are_not_scored() -> None:
+    truth = EnvGroundTruth("darla/SeekAvoid2D-v0", ("train", "target"), pool=400)
+    # the same domain on both sides: a code of the frame can be perfect only on states it can tell apart
+    same = pair_scores(pixel_representation(16), truth, DomainPair("A_default", "A_default", "train"), InvarianceConfig(states=150),
+                       np.random.default_rng(0))
+    task, frames, lookalike = distinct_states(truth, [0, 2], 150, np.random.default_rng(1))
+    with pytest.raises(DarlaError, match="fewer than the 400 asked"):
+        distinct_states(truth, [0], 400, np.random.default_rng(0))
+    truth.close()
+    assert same["same_state_retrieval"] == 1.0
+    # wall close-ups: a third or more of random-policy states draw a frame another state draws too
+    assert lookalike > 0.3 and same["lookalike_share"] > 0.3
+    assert task.shape[0] == 150 and all(len(np.unique(f.reshape(150, -1), axis=0)) == 150 for f in frames)
 
 
 def test_bad_invariance_settings() -> None:

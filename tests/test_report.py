@@ -19,7 +19,7 @@ from darla.report import HEADLINES, InspectConfig, inspect_model
 TINY = ["--num-train", "40", "--num-eval", "20", "--batch-size", "8", "--num-variance-estimate", "100",
         "--n-estimators", "5", "--pool", "100", "--frames-per-domain", "16", "--discriminator-samples", "100",
         "--discriminator-epochs", "2", "--invariance-states", "50", "--device", "cpu"]
-TINY_CONFIG = InspectConfig(num_train=40, num_eval=20, batch_size=8, num_variance_estimate=100, n_estimators=5, pool=100,
+TINY_CONFIG = InspectConfig(num_train=40, num_eval=20, batch_size=8, num_variance_estimate=100, n_estimators=5, pool=200,
                             frames_per_domain=16, discriminator_samples=100, discriminator_epochs=2, invariance_states=50, device="cpu")
 
 
