@@ -371,13 +371,22 @@ def finished_cells(cells: list[Cell], out: Path) -> dict[str, float]:
             record["seconds"], record["finished"]
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a damaged record: run the cell again
+        # a cell planned with other arguments (the frames gained pairs, an evaluation more seeds) is redone;
+        # records written before cells kept their arguments are taken as they are
+        if record.get("args", _portable_args(cell, out)) != _portable_args(cell, out):
+            continue
         if all(n in finished and when[n] <= record["finished"] for n in cell.needs):
             finished[cell.name], when[cell.name] = record["seconds"], record["finished"]
     return finished
 
 
+def _portable_args(cell: Cell, out: Path) -> Any:
+    """The cell's arguments as JSON, with the run folder's path written ``{out}`` so a moved run still matches."""
+    return json.loads(json.dumps(cell.args).replace(json.dumps(str(out))[1:-1], "{out}"))
+
+
 def _finish(out: Path, cell: Cell, seconds: float) -> None:
-    write_json_atomic(_record_path(out, cell), {"seconds": seconds, "finished": time.time()})
+    write_json_atomic(_record_path(out, cell), {"seconds": seconds, "finished": time.time(), "args": _portable_args(cell, out)})
 
 
 def chain_lengths(cells: list[Cell]) -> dict[str, int]:
@@ -550,7 +559,9 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     probe = envs.make(cfg.env)
     check_action_space(cfg.algo, probe.action_space)
     probe.close()
-    claim_run_folder(out, RUN_FILE, record, resume=True, key="experiment")
+    # methods and protocols may be added to a run: each cell is reused only where its own arguments match
+    claim_run_folder(out, RUN_FILE, record, resume=True,
+                     key=tuple(f"experiment.{k}" for k in record["experiment"] if k not in ("methods", "protocols")))
     start, cpu_start = time.perf_counter(), cpu_seconds()
     seconds = run_cells(cells, out, cfg.workers)
     wall = time.perf_counter() - start

@@ -92,6 +92,9 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert set(report["cell_seconds"]) == {c.name for c in plan_cells(cfg, out)}
     assert 0.0 < report["cores_busy_share_this_run"] <= 1.0
+    # a moved run folder is the same run: cells are matched on arguments relative to it
+    out.rename(tmp_path / "moved")
+    assert reproduce(cfg, tmp_path / "moved")["cell_seconds_this_run"] == {}
 
 
 def test_cells_with_the_longest_chain_behind_them_run_first(tmp_path: Path) -> None:
@@ -132,8 +135,16 @@ def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not (tmp_path / "r").exists()  # refused before anything is written
     out = tmp_path / "other"
     assert main(["reproduce", "--out", str(out), "--method", "pixels", "--protocol", "single", "--device", "cpu"]) == 0
-    code = main(["reproduce", "--out", str(out), "--method", "vae", "--protocol", "single"])
-    assert_one_line_error(code, capsys.readouterr().err, "holds a run with other settings (methods)")
+    pixel_agent = out / "agents" / "single" / "pixels" / "seed0" / "model.zip"
+    kept = pixel_agent.stat().st_mtime_ns
+    # a method added later reuses what is done; ada_gvae learns from pairs, so the frames are collected again with them
+    assert main(["reproduce", "--out", str(out), "--method", "pixels", "--method", "ada_gvae", "--protocol", "single",
+                 "--device", "cpu"]) == 0
+    redone = json.loads((out / "results.json").read_text())["cell_seconds_this_run"]
+    assert "frames" in redone and "vision/ada_gvae" in redone and "agents/single/pixels/seed0" not in redone, redone
+    assert pixel_agent.stat().st_mtime_ns == kept and json.loads((out / "frames" / "manifest.json").read_text())["pairs"] == 1
+    code = main(["reproduce", "--out", str(out), "--method", "vae", "--protocol", "single", "--seed", "3"])
+    assert_one_line_error(code, capsys.readouterr().err, "holds a run with other settings (experiment.seed)")
 
 
 def test_a_failing_cell_in_a_worker_is_named_with_its_log(tmp_path: Path) -> None:
