@@ -85,6 +85,8 @@ class AgentConfig:
         if self.general and self.mode != "latent":
             raise DarlaError("--general selects latents of a vision model: use it with --vision")
         require_positive(self, "steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq")
+        if self.n_envs is not None:
+            require_positive(self, "n_envs")
         # the env, seed and device come from this config's own fields, never from hyperparameters
         known = set(inspect.signature(ALGORITHMS[self.algo]).parameters) - {"env", "seed", "device", "tensorboard_log", "verbose"}
         unknown = sorted(set(self.hyperparams) - known - {"n_envs"})
@@ -235,7 +237,10 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
     if ":" in cfg.env or cfg.env not in gym.registry:
         raise DarlaError(f"{record_path} names the env {cfg.env!r}, which is not a registered Gymnasium id; "
                          "an agent folder may only name registered envs: retrain the agent on one")
-    if (record.get("vision") is None) != (cfg.mode != "latent"):
+    vision = record.get("vision")
+    if vision is not None and not (isinstance(vision, dict) and isinstance(vision.get("path"), str) and isinstance(vision.get("sha256"), str)):
+        raise DarlaError(f"{record_path} is corrupted (its vision record is not a path and a hash); retrain the agent")
+    if (vision is None) != (cfg.mode != "latent"):
         # a latent agent's vision checkpoint is always named with its hash; without one it would load unchecked
         raise DarlaError(f"{record_path} is corrupted (its vision record does not fit its {cfg.mode} input); retrain the agent")
     if record["vision"] is not None:
@@ -249,7 +254,11 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
         return build_env(cfg, [domains] if isinstance(domains, str) else list(domains), n_envs, seed, render)
 
     env = make_env()
-    custom = _replacements(zip_path, env, record["hyperparams"], cfg)
-    env.close()
-    model = ALGORITHMS[cfg.algo].load(zip_path, device=str(resolve_device(device)), custom_objects=custom)
+    try:
+        custom = _replacements(zip_path, env, record["hyperparams"], cfg)
+        model = ALGORITHMS[cfg.algo].load(zip_path, device=str(resolve_device(device)), custom_objects=custom)
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, RuntimeError) as exc:
+        raise DarlaError(f"{zip_path} is corrupted ({type(exc).__name__}); restore it or retrain the agent") from None
+    finally:
+        env.close()
     return LoadedAgent(model, cfg, make_env)

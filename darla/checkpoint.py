@@ -104,7 +104,7 @@ def check_shapes(config: VisionConfig, path: Path) -> None:
     ask for a huge layer fails here instead of exhausting memory.
     """
     with torch.device("meta"):
-        wanted = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+        wanted = {k: tuple(v.shape) for k, v in get_variant(config.variant).model(config).state_dict().items()}
     stored = stored_shapes(path)
     wrong = sorted(k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k))
     if wrong:

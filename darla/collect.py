@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import zipfile
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -152,6 +153,19 @@ def _describe(cfg: CollectConfig) -> dict[str, Any]:
     return description
 
 
+def _read_shard(path: Path) -> dict[str, Any]:
+    """A finished shard's manifest entry (and its in-view flags, when it has them)."""
+    try:
+        with np.load(path) as shard:
+            entry = {"file": path.name, "frames": len(shard["frames"]), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            if "in_view" in shard:
+                entry["in_view"] = shard["in_view"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        # shards are written whole, so a damaged one was damaged after collect wrote it
+        raise DarlaError(f"shard {path} is damaged ({type(exc).__name__}): delete it and rerun the same command to draw it again") from None
+    return entry
+
+
 def collect(cfg: CollectConfig, out: str | Path) -> Path:
     """Collect ``cfg.frames`` frames into ``out``; rerunning continues an interrupted collection.
 
@@ -171,6 +185,8 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
     n_shards = -(-cfg.frames // cfg.shard_size)
     todo = [i for i in range(n_shards) if not (out / _shard_name(i)).is_file()]
     done_frames = sum(min(cfg.shard_size, cfg.frames - i * cfg.shard_size) for i in range(n_shards) if i not in todo)
+    for i in set(range(n_shards)) - set(todo):
+        _read_shard(out / _shard_name(i))  # a damaged shard is named before any work
     bar = tqdm(total=cfg.frames, initial=done_frames, unit="frame", desc=f"collect {cfg.env}")
     if cfg.workers == 1:
         for i in todo:
@@ -181,13 +197,8 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
             for future in as_completed([pool.submit(collect_shard, cfg, i, out) for i in todo]):
                 bar.update(future.result())
     bar.close()
-    shards, in_view = [], []
-    for i in range(n_shards):
-        path = out / _shard_name(i)
-        with np.load(path) as shard:
-            shards.append({"file": path.name, "frames": len(shard["frames"]), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-            if "in_view" in shard:
-                in_view.append(shard["in_view"])
+    shards = [_read_shard(out / _shard_name(i)) for i in range(n_shards)]
+    in_view = [s.pop("in_view") for s in shards if "in_view" in s]
     statistics = {"object_in_view_share": float(np.concatenate(in_view).mean())} if in_view else {}
     write_json_atomic(
         out / MANIFEST,

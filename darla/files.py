@@ -63,6 +63,13 @@ def _fields(parts: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
 def claim_run_folder(
     out: Path, run_file: str, record: dict[str, Any], *, resume: bool, key: str | Sequence[str] | None = None,
     resumable: bool = True,
@@ -82,12 +89,11 @@ def claim_run_folder(
     :param resumable: whether the command has a ``--resume`` option to suggest.
     """
     path = out / run_file
+    if out.exists() and not out.is_dir():
+        raise DarlaError(f"--out {out} is a file: name a folder (new or empty) for the run")
     now = json.loads(json.dumps(record))
     if resume and path.is_file():
-        try:
-            before = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            before = None
+        before = _read_json(path)
         if not isinstance(before, dict):
             raise DarlaError(f"{path} is corrupted, so the run in {out} cannot be checked before continuing it: "
                              "restore the file, or start afresh in another --out")
@@ -103,4 +109,7 @@ def claim_run_folder(
         suggest_resume = resumable and not resume and path.is_file()
         hint = "pass --resume to continue that run, or choose" if suggest_resume else "choose"
         raise DarlaError(f"{out} already holds files: {hint} another --out")
-    write_json_atomic(path, record)
+    before = _read_json(path) if path.is_file() else None
+    # a record that already says all this (and maybe more, e.g. a finished run's statistics) is left as it is
+    if not (isinstance(before, dict) and {k: before.get(k) for k in now} == now):
+        write_json_atomic(path, record)

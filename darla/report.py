@@ -29,7 +29,7 @@ from darla.figures import leak_bars, reconstruction_grid, save_figure, traversal
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.metrics import METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
 from darla.metrics.discriminator import discriminator_score, frame_features
-from darla.metrics.invariance import InvarianceConfig, invariance_scores
+from darla.metrics.invariance import InvarianceConfig, invariance_pairs, invariance_scores
 from darla.metrics.scores import Represent
 from darla.models import VisionModel, frames_to_tensor
 from darla.models.base import check_general
@@ -212,6 +212,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
         check_general(model.config)
     domains = config.domains or default_domains(config.env)
     ground_truth = EnvGroundTruth(config.env, domains, config.factors, config.bins, config.pool, config.seed)
+    invariance_pairs(ground_truth.groups, [d.name for d in ground_truth.domains])  # refused now, not after the metrics
     frame = ground_truth.frames_in_domain(0, 1, np.random.default_rng(0))[0]
     expected = (model.config.image_size, model.config.image_size, model.config.channels)
     if frame.shape != expected:

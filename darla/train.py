@@ -25,6 +25,7 @@ from darla.files import claim_run_folder, write_json_atomic
 from darla.figures import write_figures
 from darla.frames import FrameDataset
 from darla.models import VisionConfig, VisionModel, build_model, frames_to_tensor, get_variant, make_config
+from darla.models.registry import check_size
 
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "pretrain.json"
@@ -281,6 +282,14 @@ def pretrain(
     train = dataclasses.replace(train, lr=train.learning_rate(config.variant),
                                 precision=resolve_precision(train.precision, resolve_device(train.device)))
     record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
+    # everything that can be refused is refused before the run folder is claimed, so a corrected rerun is not
+    if variant.teacher is not None:
+        if teacher is not None and teacher.config.variant != variant.teacher:
+            raise DarlaError(f"{config.variant} is built on a {variant.teacher}, got a {teacher.config.variant}: pass a {variant.teacher} checkpoint")
+        own = dataclasses.replace(make_config(variant.teacher), image_size=config.image_size, channels=config.channels)
+        check_size(dataclasses.replace(config, **{variant.teacher: teacher.config if teacher is not None else own}))
+    else:
+        check_size(config)
     rank, _ = _world()
     if rank == 0:
         # what decides the weights must match to continue; where and how fast it runs may change
@@ -290,8 +299,6 @@ def pretrain(
             teacher_cfg = make_config(variant.teacher)
             teacher_train = dataclasses.replace(train, steps=train.teacher_steps or train.steps, lr=None)
             teacher = pretrain(teacher_cfg, teacher_train, data, out / variant.teacher, resume=resume, figures=figures)
-        if teacher.config.variant != variant.teacher:
-            raise DarlaError(f"{config.variant} is built on a {variant.teacher}, got a {teacher.config.variant}: pass a {variant.teacher} checkpoint")
         config = dataclasses.replace(config, **{variant.teacher: teacher.config})
     torch.manual_seed(train.seed)
     model = build_model(config)

@@ -110,6 +110,9 @@ def make_pixel_env(env_id: str, size: int = 64, **kwargs: Any) -> gym.Env[np.nda
         raise DarlaError(
             f"unknown environment id {env_id!r} ({exc}); use an id that gymnasium.pprint_registry() lists"
         ) from None
+    except ModuleNotFoundError as exc:  # a "module:Env" id whose module is not importable
+        raise DarlaError(f"environment {env_id!r} names a module that cannot be imported ({exc.name}): "
+                         "install it or put it on PYTHONPATH") from None
     except gym.error.DependencyNotInstalled as exc:
         raise DarlaError(f"environment {env_id!r} needs a package that is not installed: {exc}") from None
     return PixelObservation(env, size)

@@ -71,55 +71,6 @@ def test_pretrain_with_given_dae_does_not_retrain_it(trained: Path, tmp_path: Pa
     assert not (tmp_path / "o" / "dae").exists()
 
 
-def test_unknown_variant(tmp_path: Path, capsys) -> None:
-    code, _, err = run_cli(["pretrain", "--model", "gan", "--data", tmp_path, "--out", tmp_path / "o"], capsys)
-    assert_one_line_error(code, err, "unknown vision model 'gan'", "beta_vae_dae")
-
-
-def test_unknown_config_field(tmp_path: Path, capsys) -> None:
-    data = write_rooms(tmp_path / "data", 16)
-    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", data, "--out", tmp_path / "o", "--set", "bogus=1"], capsys)
-    assert_one_line_error(code, err, "no field(s) bogus", "latent_dim")
-
-
-def test_beta_on_a_variant_without_beta(tmp_path: Path, capsys) -> None:
-    data = write_rooms(tmp_path / "data", 16)
-    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", data, "--out", tmp_path / "o", "--beta", "4"], capsys)
-    assert_one_line_error(code, err, "no field(s) beta")
-
-
-@pytest.mark.parametrize(
-    "frames,fragment",
-    [
-        (np.zeros((4, 32, 32, 3), np.float32), "must be uint8"),
-        (np.zeros((4, 32, 32), np.uint8), "4 dimensions"),
-        (np.ones((4, 32, 32, 3), np.uint8), "0 or 1"),
-        (np.full((4, 3, 32, 32), 9, np.uint8), "channels-first"),
-        (np.full((4, 32, 24, 3), 9, np.uint8), "must be square"),
-    ],
-)
-def test_bad_frames(frames: np.ndarray, fragment: str, tmp_path: Path, capsys) -> None:
-    (tmp_path / "data").mkdir()
-    np.save(tmp_path / "data" / "f.npy", frames)
-    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", tmp_path / "data", "--out", tmp_path / "o"], capsys)
-    assert_one_line_error(code, err, fragment)
-    assert not (tmp_path / "o").exists()
-
-
-def test_corrupted_frame_file(tmp_path: Path, capsys) -> None:
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "f.npy").write_bytes(b"\x93NUMPY garbage")
-    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", tmp_path / "data", "--out", tmp_path / "o"], capsys)
-    assert_one_line_error(code, err, "cannot read frames", "f.npy")
-
-
-@pytest.mark.parametrize("make,fragment", [(lambda p: None, "does not exist"), (lambda p: p.mkdir(), "no .npy or .npz")])
-def test_missing_or_empty_folder(make, fragment: str, tmp_path: Path, capsys) -> None:
-    make(tmp_path / "data")
-    code, _, err = run_cli(["pretrain", "--model", "ae", "--data", tmp_path / "data", "--out", tmp_path / "o"], capsys)
-    assert_one_line_error(code, err, fragment)
-
-
 def _copy_checkpoint(src: Path, dst: Path) -> Path:
     dst.mkdir()
     for name in (MODEL_FILE, CONFIG_FILE):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from darla.errors import DarlaError
 from darla.models.autoencoders import (
     AEConfig,
@@ -95,6 +97,22 @@ def make_config(name: str, **overrides: Any) -> VisionConfig:
     return variant.config.from_dict({**variant.defaults, **overrides, "variant": name})
 
 
+#: the most parameters a vision model may ask for (DARLA's trunk holds about 1.6 million): a config
+#: asking for more is refused before anything is allocated
+MAX_PARAMETERS = 500_000_000
+
+
+def check_size(config: VisionConfig) -> None:
+    """Refuse a config that asks for more than :data:`MAX_PARAMETERS` parameters, counted on the
+    meta device, which allocates nothing."""
+    with torch.device("meta"):
+        size = sum(p.numel() for p in get_variant(config.variant).model(config).parameters())
+    if size > MAX_PARAMETERS:
+        raise DarlaError(f"this {config.variant} config asks for {size:,} parameters, more than the {MAX_PARAMETERS:,} a vision "
+                         f"model may hold: lower latent_dim, hidden_dim or conv_channels")
+
+
 def build_model(config: VisionConfig) -> VisionModel:
-    """Instantiate the model that ``config`` describes (weights freshly initialised)."""
+    """Instantiate the model that ``config`` describes (weights freshly initialised), after :func:`check_size`."""
+    check_size(config)
     return get_variant(config.variant).model(config)
