@@ -35,6 +35,8 @@ from darla.wrappers import VecLatentObservation
 
 AGENT_FILE = "agent.json"
 AGENT_MODEL = "model.zip"
+#: the folder of an agent's periodic checkpoints
+CHECKPOINTS = "checkpoints"
 FORMAT_VERSION = 1
 
 
@@ -129,14 +131,28 @@ def wrapper_chain(cfg: AgentConfig) -> list[str]:
     return chain
 
 
-def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
+#: what must match for ``--resume`` to continue an agent: everything but where it runs and how long
+RESUME_MUST_MATCH = ("format_version", "n_envs", "hyperparams", "wrappers", "vision",
+                     *(f"config.{f.name}" for f in dataclasses.fields(AgentConfig) if f.name not in ("device", "steps", "hyperparams")))
+
+
+def newest_checkpoint(out: Path) -> Path | None:
+    """The periodic checkpoint with the most steps in an agent folder, if any."""
+    found = [(int(p.stem.split("_")[-2]), p) for p in (out / CHECKPOINTS).glob("agent_*_steps.zip") if p.stem.split("_")[-2].isdigit()]
+    return max(found)[1] if found else None
+
+
+def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> BaseAlgorithm:
     """Train an agent in the source domains, evaluating there as it goes, and save it to ``out``.
 
     ``out`` receives ``model.zip`` and ``agent.json``, ``checkpoints/`` (periodic),
     ``eval/`` (EvalCallback's best model and evaluations) and ``tensorboard/``.
 
     :param cfg: what to train.
-    :param out: the agent folder (must be new or empty).
+    :param out: the agent folder (new or empty, or with ``resume`` an interrupted run of the same
+        settings: it continues from its newest periodic checkpoint to ``cfg.steps``; an off-policy
+        agent's replay buffer is not checkpointed and starts empty).
+    :param resume: continue the run in ``out``.
     :return: the trained agent.
     """
     out = Path(out)
@@ -157,7 +173,18 @@ def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
     try:
         agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),
                            tensorboard_log=str(out / "tensorboard"))
-        claim_run_folder(out, AGENT_FILE, record, resume=False, resumable=False)
+        if resume and (out / AGENT_MODEL).is_file():
+            raise DarlaError(f"{out} holds a finished agent: there is nothing to resume (choose another --out to train anew)")
+        claim_run_folder(out, AGENT_FILE, record, resume=resume, key=RESUME_MUST_MATCH)
+        start = newest_checkpoint(out) if resume else None
+        if start is not None:
+            custom = _replacements(start, env, params, cfg)
+            agent = ALGORITHMS[cfg.algo].load(start, env=env, device=str(resolve_device(cfg.device)), custom_objects=custom,
+                                              tensorboard_log=str(out / "tensorboard"))
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
+        env.close()
+        eval_env.close()
+        raise DarlaError(f"the newest checkpoint of {out} is corrupted ({type(exc).__name__}): delete it and rerun with --resume") from None
     except DarlaError:
         env.close()
         eval_env.close()
@@ -168,9 +195,10 @@ def train_agent(cfg: AgentConfig, out: str | Path) -> BaseAlgorithm:
     callbacks = [
         EvalCallback(eval_env, n_eval_episodes=cfg.eval_episodes, eval_freq=max(1, cfg.eval_freq // n_envs),
                      log_path=str(out / "eval"), best_model_save_path=str(out / "eval"), verbose=0),
-        CheckpointCallback(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(out / "checkpoints"), name_prefix="agent"),
+        CheckpointCallback(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(out / CHECKPOINTS), name_prefix="agent"),
     ]
-    agent.learn(total_timesteps=cfg.steps, callback=callbacks, progress_bar=True)
+    agent.learn(total_timesteps=max(0, cfg.steps - agent.num_timesteps), callback=callbacks, progress_bar=True,
+                reset_num_timesteps=start is None)
     with atomic_path(out / AGENT_MODEL) as tmp, open(tmp, "wb") as fh:
         agent.save(fh)
     env.close()

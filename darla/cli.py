@@ -22,7 +22,7 @@ from darla.errors import DarlaError
 INTERRUPT_HINTS = {
     "pretrain": "rerun the same command with --resume to continue from the last checkpoint",
     "collect": "rerun the same command to continue; finished shards are kept",
-    "train": "periodic agent checkpoints are in OUT/checkpoints",
+    "train": "rerun the same command with --resume to continue from the newest checkpoint in OUT/checkpoints",
     "domains": "nothing was written",
     "demo": "rerun the same command to continue",
     "inspect": "remove the partial report folder (or choose another --out) and rerun",
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--pixels", dest="mode", action="store_const", const="pixels", help="learn on raw frames (CnnPolicy)")
     inputs.add_argument("--pixels-aug", dest="mode", action="store_const", const="pixels_aug",
                         help="learn on frames randomly shifted and colour-jittered during updates")
+    t.add_argument("--resume", action="store_true", help="continue the interrupted agent in --out from its newest checkpoint")
     t.add_argument("--hyperparams", action="append", default=[], metavar="FIELD=VALUE",
                    help="replace one of the hyperparameter file's values (JSON values, e.g. learning_rate=5e-4)")
     add_dataclass_arguments(t, AgentConfig, skip=("domains", "vision", "mode", "hyperparams"))
@@ -182,7 +183,7 @@ def _train(args: argparse.Namespace) -> Path:
     if args.vision is not None:
         args.mode = "latent"
     args.hyperparams = _parse_set(args.hyperparams, "--hyperparams")
-    train_agent(dataclass_from_args(AgentConfig, args), args.out)
+    train_agent(dataclass_from_args(AgentConfig, args), args.out, resume=args.resume)
     return args.out
 
 

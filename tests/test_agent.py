@@ -211,3 +211,27 @@ def test_an_agent_record_without_its_vision_hash_is_refused(trained: Path, tmp_p
     # weights get the mode of the JSON beside them (safetensors wrote them private)
     vision = Path(record["config"]["vision"])
     assert (vision / "model.safetensors").stat().st_mode == (vision / "config.json").stat().st_mode
+
+
+def test_a_killed_agent_resumes_from_its_newest_checkpoint(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "agent"
+    args = ["train", "--pixels", "--steps", "128", "--n-envs", "1", "--eval-freq", "1000", "--checkpoint-freq", "32",
+            "--hyperparams", "n_steps=32", "--hyperparams", "batch_size=32", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+
+    def steps() -> set[int]:
+        return {int(p.stem.split("_")[1]) for p in (out / "checkpoints").glob("agent_*_steps.zip")}
+
+    # what a kill between step 64 and 96 leaves behind: no model.zip, checkpoints up to 64
+    (out / "model.zip").unlink()
+    for p in (out / "checkpoints").glob("agent_*_steps.zip"):
+        if int(p.stem.split("_")[1]) > 64:
+            p.unlink()
+    capsys.readouterr()
+    assert main(args) == 2 and "pass --resume to continue" in capsys.readouterr().err
+    assert main([*args, "--resume", "--hyperparams", "gamma=0.5"]) == 2
+    assert "other settings (hyperparams.gamma)" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    # continued from step 64, not from scratch: it saved at 96 and 128 and stopped at 128
+    assert steps() == {32, 64, 96, 128} and load_agent(out, device="cpu").model.num_timesteps == 128
+    assert main([*args, "--resume"]) == 2 and "finished agent" in capsys.readouterr().err

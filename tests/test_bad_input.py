@@ -212,7 +212,7 @@ ROWS: list[Row] = [
     ("train: vision weights truncated", lambda w, t: train(w, t, vision=truncate(copy(w.vision, t) / MODEL_FILE).parent), "corrupted"),
     ("train: vision weights NaN", lambda w, t: train(w, t, vision=nan_weights(copy(w.vision, t))), "non-finite weights"),
     ("train: vision asks for a huge hidden layer",
-     lambda w, t: train(w, t, vision=edit_json(copy(w.vision, t) / CONFIG_FILE, lambda c: c["model"].update(hidden_dim=10**6)).parent), "hidden_dim"),
+     lambda w, t: train(w, t, vision=edit_json(copy(w.vision, t) / CONFIG_FILE, lambda c: c["model"].update(hidden_dim=10**6)).parent), "does not match its config.json"),
     ("train: unknown env", lambda w, t: train(w, t, "--env", "Nope-v9"), "Nope-v9"),
     ("train: env from a module", lambda w, t: train(w, t, "--env", "somemodule:CartPole-v1"), "somemodule:CartPole-v1"),
     ("train: unknown algorithm", lambda w, t: train(w, t, "--algo", "a3c"), "a3c"),
