@@ -136,6 +136,17 @@ RESUME_MUST_MATCH = ("format_version", "n_envs", "hyperparams", "wrappers", "vis
                      *(f"config.{f.name}" for f in dataclasses.fields(AgentConfig) if f.name not in ("device", "steps", "hyperparams")))
 
 
+class AtomicCheckpoint(CheckpointCallback):
+    """SB3's periodic checkpoint, written under a temporary name and renamed, so a kill while it is
+    written leaves the previous ones whole and no truncated zip for ``--resume`` to meet."""
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            with atomic_path(Path(self._checkpoint_path(extension="zip"))) as tmp, open(tmp, "wb") as fh:
+                self.model.save(fh)
+        return True
+
+
 def newest_checkpoint(out: Path) -> Path | None:
     """The periodic checkpoint with the most steps in an agent folder, if any."""
     found = [(int(p.stem.split("_")[-2]), p) for p in (out / CHECKPOINTS).glob("agent_*_steps.zip") if p.stem.split("_")[-2].isdigit()]
@@ -195,7 +206,7 @@ def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> Base
     callbacks = [
         EvalCallback(eval_env, n_eval_episodes=cfg.eval_episodes, eval_freq=max(1, cfg.eval_freq // n_envs),
                      log_path=str(out / "eval"), best_model_save_path=str(out / "eval"), verbose=0),
-        CheckpointCallback(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(out / CHECKPOINTS), name_prefix="agent"),
+        AtomicCheckpoint(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(out / CHECKPOINTS), name_prefix="agent"),
     ]
     agent.learn(total_timesteps=max(0, cfg.steps - agent.num_timesteps), callback=callbacks, progress_bar=True,
                 reset_num_timesteps=start is None)
