@@ -10,7 +10,6 @@ other domains of the same ``--domain`` set, which weakly supervised variants lea
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import zipfile
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,7 +24,7 @@ import envs
 from darla import __version__
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
-from darla.frames import MANIFEST
+from darla.frames import MANIFEST, file_sha256
 
 RUN_FILE = "collect.json"
 #: how the states of the frames are chosen
@@ -157,7 +156,7 @@ def _read_shard(path: Path) -> dict[str, Any]:
     """A finished shard's manifest entry (and its in-view flags, when it has them)."""
     try:
         with np.load(path) as shard:
-            entry = {"file": path.name, "frames": len(shard["frames"]), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            entry = {"file": path.name, "frames": len(shard["frames"]), "sha256": file_sha256(path)}
             if "in_view" in shard:
                 entry["in_view"] = shard["in_view"]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:

@@ -94,6 +94,15 @@ def check_frames(array: np.ndarray, source: str) -> None:
         )
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks so a shard larger than memory is hashed too."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class FrameDataset:
     """All frame shards in a folder, memory-mapped and indexed as one array.
 
@@ -127,6 +136,7 @@ class FrameDataset:
         if len(shapes) > 1:
             raise DarlaError(f"{self.folder}: shards disagree on frame shape {sorted(shapes)}; keep one shape per folder")
         self.frame_shape: tuple[int, int, int] = shapes.pop()
+        self._check_manifest()
         self.offsets = np.cumsum([0] + [len(s) for s in self.shards])
         self.domain_ids: np.ndarray | None = None
         if domains:
@@ -149,6 +159,27 @@ class FrameDataset:
                                      f"{self.frame_shape}, got {pair.dtype} {tuple(pair.shape)}; collect again with --pairs")
         if self.offsets[-1] == 0:
             raise DarlaError(f"{self.folder}: the frame files hold no frames: collect or generate frames first")
+
+    def _check_manifest(self) -> None:
+        """Where ``darla collect`` left a manifest, the shards must be the ones it lists: the same
+        files, frame counts and SHA-256 (a shard replaced, added or cut since is refused)."""
+        path = self.folder / MANIFEST
+        if not path.is_file():
+            return
+        try:
+            listed = {e["file"]: e for e in json.loads(path.read_text())["shards"]}
+            expected = {name: (int(e["frames"]), str(e["sha256"])) for name, e in listed.items()}
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+            raise DarlaError(f"{path} is corrupted: collect the frames again, or remove it to train on the shards as they are") from None
+        found = sorted(p.name for p in self.paths)
+        if found != sorted(expected):
+            raise DarlaError(f"{self.folder} holds shards {', '.join(found)} but {MANIFEST} lists {', '.join(sorted(expected))}: "
+                             "collect again, or restore the folder")
+        for shard_path, shard in zip(self.paths, self.shards):
+            frames, sha256 = expected[shard_path.name]
+            if len(shard) != frames or file_sha256(shard_path) != sha256:
+                raise DarlaError(f"{shard_path} is not the shard {MANIFEST} lists ({len(shard)} frames against {frames}, or another "
+                                 "SHA-256): collect again, or restore it")
 
     def __len__(self) -> int:
         return int(self.offsets[-1])

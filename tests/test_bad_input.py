@@ -91,6 +91,20 @@ def npz_claiming_more_frames(tmp: Path) -> Path:
     return folder
 
 
+def replace_shard(frames: Path) -> Path:
+    """The same frames in reverse order under the listed shard's name."""
+    shard = sorted(frames.glob("shard_*.npz"))[0]
+    with np.load(shard) as arrays:
+        np.savez(shard, **{k: v[::-1] for k, v in arrays.items()})
+    return frames
+
+
+def frames_folder_beside(frames: Path) -> Path:
+    """One more shard, not in the manifest."""
+    np.save(frames / "extra.npy", np.full((4, 64, 64, 3), 9, np.uint8))
+    return frames
+
+
 def nan_weights(folder: Path) -> Path:
     from safetensors.numpy import load_file, save_file
 
@@ -187,6 +201,11 @@ ROWS: list[Row] = [
     ("pretrain: frames as floats", lambda w, t: pretrain(w, t, data=frames_folder(t, np.zeros((4, 32, 32, 3), np.float32))), "must be uint8"),
     ("pretrain: frames as 0/1 floats", lambda w, t: pretrain(w, t, data=frames_folder(t, np.ones((4, 32, 32, 3), np.uint8))), "0 or 1"),
     ("pretrain: npz header claims more frames", lambda w, t: pretrain(w, t, data=npz_claiming_more_frames(t)), "s.npz"),
+    ("pretrain: a shard replaced after collect", lambda w, t: pretrain(w, t, data=replace_shard(copy(w.frames, t))), "is not the shard"),
+    ("pretrain: a shard added after collect",
+     lambda w, t: pretrain(w, t, data=frames_folder_beside(copy(w.frames, t))), "but manifest.json lists"),
+    ("pretrain: manifest.json corrupted", lambda w, t: pretrain(w, t, data=write(copy(w.frames, t) / "manifest.json", "[").parent),
+     "manifest.json is corrupted"),
     ("pretrain: unknown model field", lambda w, t: pretrain(w, t, "--set", "wings=2"), "wings"),
     ("pretrain: model field not a number", lambda w, t: pretrain(w, t, "--set", "hidden_dim=big"), "hidden_dim"),
     ("pretrain: --set without =", lambda w, t: pretrain(w, t, "--set", "hidden_dim"), "FIELD=VALUE"),
