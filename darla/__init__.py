@@ -2,37 +2,38 @@
 
 Pretrain a vision model (a beta-VAE, optionally through a denoising autoencoder: DARLA's
 beta-VAE_DAE) on environment frames, freeze it, and let agents learn on its latent code.
+
+The public names load on first use, so that importing a light module of the package (``envs``
+reads :mod:`darla.errors`) pulls in neither torch nor stable-baselines3.
 """
 
-__version__ = "0.1.0"
+from importlib import import_module
 
-from darla.checkpoint import load_vision, save_vision  # noqa: E402
-from darla.errors import DarlaError  # noqa: E402
-from darla.models import VARIANTS, VisionModel, build_model, make_config  # noqa: E402
-from darla.wrappers import LatentObservation, VecLatentObservation  # noqa: E402
-from darla.extractor import DarlaExtractor  # noqa: E402
+from darla.version import __version__
 
-__all__ = [
-    "DarlaError",
-    "DarlaExtractor",
-    "LatentObservation",
-    "VARIANTS",
-    "VecLatentObservation",
-    "VisionModel",
-    "__version__",
-    "build_model",
-    "load_agent",
-    "load_vision",
-    "make_config",
-    "save_vision",
-]
+#: public name -> the module that defines it
+_PUBLIC = {
+    "DarlaError": "darla.errors",
+    "DarlaExtractor": "darla.extractor",
+    "LatentObservation": "darla.wrappers",
+    "VARIANTS": "darla.models",
+    "VecLatentObservation": "darla.wrappers",
+    "VisionModel": "darla.models",
+    "build_model": "darla.models",
+    "load_agent": "darla.agent",
+    "load_vision": "darla.checkpoint",
+    "make_config": "darla.models",
+    "save_vision": "darla.checkpoint",
+}
+
+__all__ = ["__version__", *sorted(_PUBLIC)]
 
 
 def __getattr__(name: str) -> object:
-    # darla.agent imports the agents package, which imports darla: loading it on first use
-    # keeps `import agents` and `import darla` from importing each other half-way
-    if name == "load_agent":
-        from darla.agent import load_agent
-
-        return load_agent
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'darla' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -26,7 +26,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecTransposeIm
 
 import envs
 from agents import ALGORITHMS, check_algorithm, hyperparams, make_agent
-from darla import __version__
+from darla.version import __version__
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE, read_config
 from darla.device import resolve_device
 from darla.errors import DarlaError, require_positive

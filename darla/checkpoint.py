@@ -9,7 +9,7 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from darla import __version__
+from darla.version import __version__
 from darla.device import resolve_device
 from darla.errors import DarlaError
 from darla.files import atomic_path, write_json_atomic

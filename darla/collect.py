@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import envs
-from darla import __version__
+from darla.version import __version__
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.frames import MANIFEST, file_sha256

@@ -31,7 +31,7 @@ from rliable import library as rly
 from rliable import metrics as rly_metrics
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from darla import __version__
+from darla.version import __version__
 from darla.agent import LoadedAgent, load_agent
 from darla.errors import DarlaError, require_positive
 from darla.figures import save_figure

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import mutual_info_score
 from tqdm.auto import tqdm
 
-from darla import __version__
+from darla.version import __version__
 from darla.checkpoint import load_vision
 from darla.errors import DarlaError, require_positive
 from darla.figures import leak_bars, reconstruction_grid, save_figure, traversal_grid, vector_term_bars

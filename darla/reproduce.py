@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 import envs
 from agents import check_algorithm, check_action_space
-from darla import __version__
+from darla.version import __version__
 from darla.device import resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE, SOURCE, DomainResult, EvaluateConfig, draw_bars, format_ci, read_results

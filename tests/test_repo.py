@@ -21,3 +21,20 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_top_level_packages_import() -> None:
     for name in ("darla", "envs", "agents"):
         assert importlib.import_module(name).__doc__
+
+
+def test_importing_envs_loads_neither_torch_nor_stable_baselines3() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, envs; print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_version_is_written_once() -> None:
+    import darla
+    from importlib.metadata import version
+
+    assert darla.__version__ == version("darla")
+    assert 'version = "' not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("\n[")[0]
