@@ -308,7 +308,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
         "## Metrics",
         "",
         *_markdown_table(["metric", "value"], [[HEADLINES[k], f"{scores[k]:.3f}"] for k in HEADLINES if k in scores]
-                         + [["discriminator: best held-out BCE (chance 0.693; lower: the code says more)", f"{scores['discriminator_loss']:.3f}"],
+                         + [["discriminator: held-out BCE (chance 0.693; lower: the code says more)", f"{scores['discriminator_loss']:.3f}"],
                             ["FactorVAE: active latents", f"{scores['factor_vae_active_dims']:.0f}"]]),
         "",
         "## Same-state invariance",

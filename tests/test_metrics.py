@@ -103,6 +103,14 @@ def test_discriminator_loss_is_low_for_true_codes_and_chance_for_noise() -> None
     assert math.isclose(random["discriminator_chance"], math.log(2))
 
 
+def test_discriminator_epoch_is_chosen_on_a_split_it_does_not_report() -> None:
+    obs, _ = SyntheticGroundTruth(SIZES).sample(400, np.random.default_rng(0))
+    losses = [discriminator_score(obs, noise(obs), np.random.default_rng(seed), epochs=5)["discriminator_loss"] for seed in range(6)]
+    # a code of noise scores about chance on either side: a minimum over epochs taken on the reported
+    # split could never land above it
+    assert max(losses) > CHANCE and abs(np.mean(losses) - CHANCE) < 0.05, losses
+
+
 def test_frame_features_pool_frames() -> None:
     frames = np.zeros((2, 64, 64, 3), np.uint8)
     frames[1, :32] = 255

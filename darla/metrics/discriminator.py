@@ -3,8 +3,9 @@ shuffled ones.
 
 A small network sees an observation's features beside a code and learns whether the code is
 that observation's own (label 1) or another observation's (label 0, a shuffled pairing). Its
-best held-out binary cross-entropy measures what the code says about its frame: ln 2 (0.693)
-when the code says nothing, lower the more it says.
+held-out binary cross-entropy, at the epoch a separate validation split chooses, measures what
+the code says about its frame: about ln 2 (0.693) when the code says nothing, lower the more it
+says.
 """
 
 from __future__ import annotations
@@ -47,30 +48,31 @@ def discriminator_score(
     batch_size: int = 128,
     lr: float = 1e-3,
 ) -> dict[str, float]:
-    """Train a classifier of matching vs shuffled (observation, code) pairs and report its best
+    """Train a classifier of matching vs shuffled (observation, code) pairs and report its
     held-out binary cross-entropy (natural log; chance is ln 2).
 
-    Each observation appears once with its own code and once with another observation's;
-    the held-out observations are never trained on.
+    Each observation appears once with its own code and once with another observation's; the
+    held-out observations are never trained on. Half of them choose the epoch (the lowest loss),
+    the other half are scored at that epoch, so the choice does not flatter the score.
 
     :param features: observation features (N, F), e.g. from :func:`frame_features`.
     :param codes: the codes of those observations (N, D).
     :param rng: the random generator (split, shuffles, initial weights).
-    :param held_out: fraction of observations kept for scoring.
+    :param held_out: fraction of observations kept out of training (half validation, half scoring).
     :param hidden: width of the classifier's two hidden layers.
-    :param epochs: passes over the training pairs; the best held-out loss among them counts.
+    :param epochs: passes over the training pairs; the one with the lowest validation loss counts.
     :param batch_size: pairs per update.
     :param lr: Adam learning rate.
-    :return: ``discriminator_loss`` (best held-out loss), ``discriminator_accuracy`` (held-out
-        accuracy at that epoch) and ``discriminator_chance`` (ln 2).
+    :return: ``discriminator_loss`` and ``discriminator_accuracy`` (on the scoring half, at the
+        chosen epoch) and ``discriminator_chance`` (ln 2).
     """
     features = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
     codes = np.asarray(codes, dtype=np.float32).reshape(len(codes), -1)
     if len(features) != len(codes) or len(codes) < 8:
         raise DarlaError(f"the discriminator needs one code per observation and at least 8 of each, got {len(features)} and {len(codes)}")
     order = rng.permutation(len(codes))
-    n_test = max(2, round(held_out * len(codes)))
-    test, train = order[:n_test], order[n_test:]
+    n_out = max(4, round(held_out * len(codes)))
+    validation, test, train = order[: n_out // 2], order[n_out // 2 : n_out], order[n_out:]
     # standardised with the training part's statistics, so no input's scale dominates
     x_mean, x_std = features[train].mean(0), features[train].std(0) + 1e-6
     z_mean, z_std = codes[train].mean(0), codes[train].std(0) + 1e-6
@@ -89,8 +91,8 @@ def discriminator_score(
         nn.Linear(x.shape[1] + z.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
     )
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    test_inputs, test_labels = pairs(test)
-    best_loss, best_accuracy = CHANCE, 0.5
+    held = {"validation": pairs(validation), "test": pairs(test)}
+    best: tuple[float, float, float] = (math.inf, CHANCE, 0.5)  # validation loss, test loss, test accuracy
     for _ in range(epochs):
         # fresh shuffled pairings every epoch: the negatives cannot be memorised
         inputs, labels = pairs(train)
@@ -102,8 +104,11 @@ def discriminator_score(
             optimiser.step()
         net.eval()
         with torch.no_grad():
-            logits = net(test_inputs).squeeze(1)
-            test_loss = float(F.binary_cross_entropy_with_logits(logits, test_labels))
-        if test_loss < best_loss:
-            best_loss, best_accuracy = test_loss, float(((logits > 0).float() == test_labels).float().mean())
-    return {"discriminator_loss": best_loss, "discriminator_accuracy": best_accuracy, "discriminator_chance": CHANCE}
+            scores = {}
+            for part, (inputs_, labels_) in held.items():
+                logits = net(inputs_).squeeze(1)
+                scores[part] = (float(F.binary_cross_entropy_with_logits(logits, labels_)),
+                                float(((logits > 0).float() == labels_).float().mean()))
+        if scores["validation"][0] < best[0]:
+            best = (scores["validation"][0], *scores["test"])
+    return {"discriminator_loss": best[1], "discriminator_accuracy": best[2], "discriminator_chance": CHANCE}
