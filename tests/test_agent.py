@@ -149,6 +149,11 @@ def test_dqn_and_sac_build_on_their_action_spaces(vision: Path) -> None:
     env = build_env(cfg, ["train"], 2, 0)
     agent = make_agent("dqn", "latent", env, hyperparams("dqn", cfg.env, "latent"), seed=0, device="cpu")
     agent.learn(300)
+    # SAC on the continuous-control env, through the same latent wrapper (the codes are this test's only concern)
+    sac_cfg = AgentConfig(env="darla/ReacherPixels-v0", domains=("default",), vision=str(vision), algo="sac", device="cpu")
+    sac = make_agent("sac", "latent", build_env(sac_cfg, ["default"], 1, 0), hyperparams("sac", sac_cfg.env, "latent"), seed=0, device="cpu")
+    sac.learn(120)
+    assert sac.num_timesteps == 120 and sac.action_space.shape == (2,) and sac.observation_space.shape == (16,)
     with pytest.raises(DarlaError, match="dqn needs discrete actions"):
         make_agent("dqn", "pixels", build_env(AgentConfig(env="darla/ReacherPixels-v0", mode="pixels"), ["default"], 1, 0),
                    hyperparams("dqn", "darla/ReacherPixels-v0", "pixels"), seed=0)
