@@ -108,7 +108,10 @@ def main() -> None:
         if name in done and done[name]["spec"] == spec:
             continue
         done[name] = score_candidate(args.env, spec, args.budget, args.states, args.out)
-        write_json_atomic(args.json, results)
+        # read again before writing: another run of this script may have added its candidates meanwhile
+        merged = json.loads(args.json.read_text()) if args.json.is_file() else {}
+        merged.setdefault(f"{args.env} {args.budget}", {})[name] = done[name]
+        write_json_atomic(args.json, merged)
         for part in [k for k in done[name] if k == "code" or k.startswith("general")]:
             if isinstance(done[name][part], dict):
                 r = done[name][part]
