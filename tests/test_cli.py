@@ -135,6 +135,7 @@ def test_entry_point_prints_no_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [f"darla: error: frame folder {tmp_path / 'nope'} does not exist: pass the folder that holds your .npy/.npz frames"]
 
 
+@pytest.mark.slow
 def test_demo_runs_the_chain_and_prints_the_transfer_table(tmp_path: Path, capsys) -> None:
     args = ["demo", "--out", tmp_path / "demo", "--budget", "smoke", "--workers", "1", "--device", "cpu"]
     code, out, _ = run_cli(args, capsys)

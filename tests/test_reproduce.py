@@ -15,6 +15,7 @@ from darla.reproduce import REPRESENTATIONS, SHORT_TRAINING, Cell, ReproduceConf
 from test_cli import assert_one_line_error
 
 
+@pytest.mark.slow
 def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "smoke"
     assert main(["reproduce", "--budget", "smoke", "--out", str(out), "--device", "cpu"]) == 0
@@ -63,6 +64,7 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
     assert json.loads((out / "vision" / "ada_gvae" / "config.json").read_text())["model"]["general_latents"]
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae", "pixels"), device="cpu")
     out = tmp_path / "run"
@@ -121,6 +123,7 @@ def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_tar
     assert "pairs" not in planned["frames"].args  # no method learns from pairs: none are drawn
 
 
+@pytest.mark.slow
 def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
         (["--budget", "huge"], "unknown budget 'huge'"),
