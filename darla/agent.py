@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import os
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -176,7 +177,9 @@ def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> Base
         "n_envs": n_envs,
         "hyperparams": params,
         "wrappers": wrapper_chain(cfg),
-        "vision": None if cfg.vision is None else {"path": str(Path(cfg.vision).resolve()), "sha256": vision_hash(cfg.vision)},
+        # relative to the agent folder, so a run folder that holds both can be moved or copied whole
+        "vision": None if cfg.vision is None else {"path": os.path.relpath(Path(cfg.vision).resolve(), out.resolve()),
+                                                   "sha256": vision_hash(cfg.vision)},
     }
     # an env, domain or action space that does not fit is refused here, before the folder is claimed
     env = build_env(cfg, cfg.domains, n_envs, cfg.seed)
@@ -283,7 +286,8 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
         # a latent agent's vision checkpoint is always named with its hash; without one it would load unchecked
         raise DarlaError(f"{record_path} is corrupted (its vision record does not fit its {cfg.mode} input); retrain the agent")
     if record["vision"] is not None:
-        path = record["vision"]["path"]
+        # agents written before 2026-12-02 name it by an absolute path
+        path = str(folder / record["vision"]["path"])
         if vision_hash(path) != record["vision"]["sha256"]:
             raise DarlaError(f"the vision checkpoint {path} changed since the agent was trained on it: restore it or retrain the agent")
         cfg = dataclasses.replace(cfg, vision=path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_ppo_on_latents_beats_the_random_policy(trained: Path) -> None:
 
 def test_agent_folder_records_the_chain(trained: Path, vision: Path) -> None:
     record = json.loads((trained / "agent.json").read_text())
-    assert record["vision"]["path"] == str(vision.resolve()) and len(record["vision"]["sha256"]) == 64
+    assert record["vision"]["path"] == os.path.relpath(vision.resolve(), trained.resolve()) and len(record["vision"]["sha256"]) == 64
     assert record["wrappers"][-1].startswith("VecLatentObservation")
     assert record["config"]["mode"] == "latent" and record["n_envs"] == hyperparams("ppo", "darla/SeekAvoid2D-v0", "latent")["n_envs"]
     assert (trained / "model.zip").is_file() and any((trained / "checkpoints").iterdir())
@@ -82,13 +83,29 @@ def test_load_agent_reproduces_actions(trained: Path) -> None:
         assert k == k2 and torch.equal(v, v2)
 
 
+def test_a_run_folder_moved_whole_still_loads_its_agents(trained: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained / json.loads((trained / "agent.json").read_text())["vision"]["path"], run / "vision")
+    shutil.copytree(trained, run / "agents" / "a")
+    # the layout darla reproduce writes: the agent names its vision relative to itself
+    record = json.loads((run / "agents" / "a" / "agent.json").read_text())
+    assert load_agent(trained, device="cpu").config.vision != str(run / "vision")
+    record["vision"]["path"] = "../../vision"
+    (run / "agents" / "a" / "agent.json").write_text(json.dumps(record))
+    run.rename(tmp_path / "moved")
+    assert Path(load_agent(tmp_path / "moved" / "agents" / "a", device="cpu").config.vision).resolve() == (tmp_path / "moved" / "vision").resolve()
+    (tmp_path / "moved" / "vision" / "config.json").write_text((tmp_path / "moved" / "vision" / "config.json").read_text() + " ")
+    with pytest.raises(DarlaError, match="changed since the agent was trained"):
+        load_agent(tmp_path / "moved" / "agents" / "a", device="cpu")
+
+
 def test_changed_or_missing_vision_is_refused(trained: Path, tmp_path: Path) -> None:
     copy = tmp_path / "agent"
     shutil.copytree(trained, copy)
     record = json.loads((copy / "agent.json").read_text())
     vision_copy = tmp_path / "vision"
-    shutil.copytree(record["vision"]["path"], vision_copy)
-    record["vision"]["path"] = str(vision_copy)
+    shutil.copytree(trained / record["vision"]["path"], vision_copy)
+    record["vision"]["path"] = str(vision_copy)  # an absolute path, as agents written before 2026-12-02 hold
     (copy / "agent.json").write_text(json.dumps(record))
     assert load_agent(copy, device="cpu").model is not None
     (vision_copy / "config.json").write_text((vision_copy / "config.json").read_text().replace('"frames"', '"frames" '))
