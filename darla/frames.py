@@ -80,6 +80,8 @@ def check_frames(array: np.ndarray, source: str) -> None:
             "convert with (frames * 255).round().astype(np.uint8) if they are floats in [0, 1]"
         )
     n, h, w, c = array.shape
+    if not h * w * c:
+        raise DarlaError(f"{source}: frames of shape {tuple(array.shape)} hold no pixels; store frames (N, H, W, C) with H, W and C above 0")
     if h in (1, 3, 4) and w == c and w > 4:
         raise DarlaError(
             f"{source}: shape {tuple(array.shape)} looks channels-first; store frames as (N, H, W, C), "
