@@ -1,5 +1,6 @@
 """Agent throughput in one run, on darla/SeekAvoid2D-v0 with 8 envs:
-- env steps/s of PPO training on latent codes vs PPO CnnPolicy on pixels, as a ratio;
+- env steps/s of PPO training on latent codes vs PPO CnnPolicy on pixels, as a ratio, with the
+  encoder in float32 and at ``--precision auto`` (bfloat16 where the CPU computes it natively);
 - steps/s of batched encoding (VecLatentObservation) vs per-env encoding (a DummyVecEnv of
   LatentObservation wrappers), as a ratio (target: at least 2x).
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +24,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 import envs
 from agents import hyperparams, make_agent
 from darla.agent import AgentConfig, build_env
+from bench_vision import cpu_name
 from darla.checkpoint import save_vision
+from darla.device import native_bf16, resolve_precision
 from darla.files import write_json_atomic
 from darla.models import build_model, make_config
 from darla.wrappers import LatentObservation, VecLatentObservation
@@ -42,9 +46,9 @@ def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
     return len(actions) * venv.num_envs / (time.perf_counter() - start)
 
 
-def ppo_steps_per_second(mode: str, vision: str | None, steps: int) -> float:
+def ppo_steps_per_second(mode: str, vision: str | None, steps: int, precision: str = "auto") -> float:
     """Env steps/s of PPO training (rollouts and updates) in ``mode``."""
-    cfg = AgentConfig(mode=mode, vision=vision, device="auto")
+    cfg = AgentConfig(mode=mode, vision=vision, device="auto", precision=precision)
     params = hyperparams("ppo", ENV, mode)
     agent = make_agent("ppo", mode, build_env(cfg, ["train"], N_ENVS, 0), params, seed=0, device="auto")
     agent.learn(params["n_steps"] * N_ENVS)  # warm-up: first rollout and update
@@ -65,32 +69,37 @@ def main() -> None:
         if vision is None:
             torch.manual_seed(0)
             vision = str(save_vision(build_model(make_config("vae")), Path(tmp) / "vae"))
-        batched = vec_steps_per_second(
-            VecLatentObservation(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), vision, device="auto"),
-            args.steps,
-        )
+        batched = {precision: vec_steps_per_second(
+            VecLatentObservation(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), vision, device="auto",
+                                 precision=precision), args.steps) for precision in ("fp32", "auto")}
         per_env = vec_steps_per_second(
-            DummyVecEnv([lambda: LatentObservation(envs.make(ENV, ("train",)), vision, device="auto") for _ in range(N_ENVS)]),
+            DummyVecEnv([lambda: LatentObservation(envs.make(ENV, ("train",)), vision, device="auto", precision="fp32")
+                         for _ in range(N_ENVS)]),
             args.steps,
         )
         raw = vec_steps_per_second(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), args.steps)
-        latent_ppo = ppo_steps_per_second("latent", vision, args.steps)
+        latent_ppo = {precision: ppo_steps_per_second("latent", vision, args.steps, precision) for precision in ("fp32", "auto")}
         pixel_ppo = ppo_steps_per_second("pixels", None, args.steps)
     report = {
         "env": ENV,
         "n_envs": N_ENVS,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": native_bf16(torch.device("cpu")), "torch": torch.__version__},
         "torch_threads": torch.get_num_threads(),
+        "auto_precision": resolve_precision("auto", torch.device("cpu")),
         "vision": args.vision or "untrained VAE, DARLA trunk, 32 latents",
         "steps_per_second": {
             "raw frames (DummyVecEnv)": raw,
-            "batched encoding (VecLatentObservation)": batched,
-            "per-env encoding (DummyVecEnv of LatentObservation)": per_env,
-            "PPO training on latents (MlpPolicy)": latent_ppo,
+            "batched encoding (VecLatentObservation), fp32": batched["fp32"],
+            "batched encoding (VecLatentObservation), auto": batched["auto"],
+            "per-env encoding (DummyVecEnv of LatentObservation), fp32": per_env,
+            "PPO training on latents (MlpPolicy), encoder fp32": latent_ppo["fp32"],
+            "PPO training on latents (MlpPolicy), encoder auto": latent_ppo["auto"],
             "PPO training on pixels (CnnPolicy)": pixel_ppo,
         },
-        "batched_over_per_env": batched / per_env,
-        "ppo_latent_over_pixels": latent_ppo / pixel_ppo,
+        "batched_over_per_env": batched["fp32"] / per_env,
+        "ppo_latent_over_pixels": latent_ppo["auto"] / pixel_ppo,
+        "ppo_latent_fp32_over_pixels": latent_ppo["fp32"] / pixel_ppo,
     }
     write_json_atomic(args.out, report)
     print(json.dumps(report, indent=2))

@@ -23,13 +23,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import darla
-from darla.device import resolve_device
+from darla.device import resolve_device, resolve_precision
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.inference import compiled_encoder
 from darla.models import build_model, make_config
 from darla.synthetic import make_rooms
-from darla.train import TrainConfig, fit, resolve_precision
+from darla.train import TrainConfig, fit
 
 
 def seconds_per_call(fn: Callable[[], object], device: torch.device, min_time: float = 2.0) -> float:

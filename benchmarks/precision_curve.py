@@ -32,7 +32,8 @@ from darla.collect import CollectConfig, collect
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.models import build_model, frames_to_tensor, make_config
-from darla.train import TrainConfig, fit, native_bf16
+from darla.device import native_bf16
+from darla.train import TrainConfig, fit
 
 
 def logged_loss(run: Path) -> tuple[list[int], list[float]]:

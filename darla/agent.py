@@ -29,7 +29,7 @@ import envs
 from agents import ALGORITHMS, check_algorithm, hyperparams, make_agent
 from darla.version import __version__
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE, read_config
-from darla.device import resolve_device
+from darla.device import PRECISIONS, resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder
 from darla.wrappers import VecLatentObservation
@@ -57,6 +57,8 @@ class AgentConfig:
     :param general: see only the vision model's domain-general latents (``latent`` only; a
         weakly supervised variant: ``ada_gvae``, ``cycle_vae``), as LUSR's policy does.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for the policy and the vision model.
+    :param precision: what the vision model encodes in (``latent`` only): ``"auto"`` (bfloat16 where
+        the device computes it in hardware), ``"bf16"`` or ``"fp32"``.
     :param eval_freq: environment steps between evaluations on the source domains.
     :param eval_episodes: episodes per evaluation.
     :param checkpoint_freq: environment steps between periodic agent checkpoints.
@@ -75,6 +77,7 @@ class AgentConfig:
     stack: int = 1
     general: bool = False
     device: str = "auto"
+    precision: str = "auto"
     eval_freq: int = 10_000
     eval_episodes: int = 10
     checkpoint_freq: int = 50_000
@@ -88,6 +91,8 @@ class AgentConfig:
         if self.general and self.mode != "latent":
             raise DarlaError("--general selects latents of a vision model: use it with --vision")
         require_positive(self, "steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq")
+        if self.precision not in PRECISIONS:
+            raise DarlaError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.n_envs is not None:
             require_positive(self, "n_envs")
         # the env, seed and device come from this config's own fields, never from hyperparameters
@@ -120,7 +125,7 @@ def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int, 
     venv.seed(seed)
     if cfg.mode == "latent":
         assert cfg.vision is not None
-        venv = VecLatentObservation(venv, cfg.vision, stack=cfg.stack, device=cfg.device, general=cfg.general)
+        venv = VecLatentObservation(venv, cfg.vision, stack=cfg.stack, device=cfg.device, general=cfg.general, precision=cfg.precision)
     return venv
 
 
@@ -134,7 +139,7 @@ def wrapper_chain(cfg: AgentConfig) -> list[str]:
 
 #: what must match for ``--resume`` to continue an agent: everything but where it runs and how long
 RESUME_MUST_MATCH = ("format_version", "n_envs", "hyperparams", "wrappers", "vision",
-                     *(f"config.{f.name}" for f in dataclasses.fields(AgentConfig) if f.name not in ("device", "steps", "hyperparams")))
+                     *(f"config.{f.name}" for f in dataclasses.fields(AgentConfig) if f.name not in ("device", "precision", "steps", "hyperparams")))
 
 
 class AtomicCheckpoint(CheckpointCallback):

@@ -1,10 +1,13 @@
-"""Choosing the torch device: "auto" means CUDA when there is one, else the CPU."""
+"""Choosing the torch device (``"auto"``: CUDA when there is one, else the CPU) and the precision it
+computes in (``"auto"``: bfloat16 where the hardware has it)."""
 
 from __future__ import annotations
 
 import torch
 
 from darla.errors import DarlaError
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -27,3 +30,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise DarlaError(f"device {device!r} is not supported: use auto, cpu, cuda or cuda:N")
     return resolved
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware; elsewhere autocast would emulate it."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in probes)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"bf16"`` or ``"fp32"``: what ``precision`` means on ``device``."""
+    if precision not in PRECISIONS:
+        raise DarlaError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision

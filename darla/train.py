@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
-from darla.device import resolve_device
+from darla.device import PRECISIONS, resolve_device, resolve_precision
 from darla.errors import DarlaError, require_positive
 from darla.files import claim_run_folder, write_json_atomic
 from darla.figures import write_figures
@@ -31,7 +31,6 @@ CHECKPOINTS = "checkpoints"
 RUN_FILE = "pretrain.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
-PRECISIONS = ("auto", "bf16", "fp32")
 #: the parts of pretrain.json a --resume must match
 RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps")
 
@@ -77,22 +76,6 @@ class TrainConfig:
     def learning_rate(self, variant: str) -> float:
         """``lr``, or the registered default of ``variant`` when it is None."""
         return self.lr or get_variant(variant).lr
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 in hardware; elsewhere autocast would emulate it."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    cpu = getattr(torch, "cpu", None)
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(cpu, name, lambda: False)() for name in probes)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"bf16"`` or ``"fp32"``: what ``precision`` means on ``device``."""
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return precision
 
 
 def _world() -> tuple[int, int]:

@@ -243,6 +243,7 @@ ROWS: list[Row] = [
     ("train: hyperparameter without =", lambda w, t: train(w, t, "--hyperparams", "gamma"), "FIELD=VALUE"),
     ("train: no steps", lambda w, t: train(w, t, "--steps", "0"), "steps must be at least 1"),
     ("train: no envs", lambda w, t: train(w, t, "--n-envs", "0"), "n_envs"),
+    ("train: unknown encoder precision", lambda w, t: train(w, t, "--precision", "fp8"), "unknown precision 'fp8'"),
     ("train: unknown domain", lambda w, t: train(w, t, "--domain", "C_purple"), "C_purple"),
     ("train: out already holds an agent", lambda w, t: [copy(w.agent, t), *train(w, t)][1:], "already holds"),
     # evaluate

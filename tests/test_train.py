@@ -12,7 +12,8 @@ from conftest import SMALL
 from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from darla.models import build_model, frames_to_tensor, make_config
-from darla.train import TrainConfig, fit, resolve_precision
+from darla.device import resolve_precision
+from darla.train import TrainConfig, fit
 
 
 def test_bf16_autocast_learns_as_float32_does(rooms_dir: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from conftest import SMALL
 from darla.errors import DarlaError
 from darla.extractor import DarlaExtractor
 from darla.models import build_model, make_config
-from darla.wrappers import LatentObservation, VecLatentObservation
+from darla.wrappers import FrameEncoder, LatentObservation, VecLatentObservation
 
 ID = "darla/SeekAvoid2D-v0"
 
@@ -43,9 +43,20 @@ def test_latent_observation_passes_both_checkers(vision, stack: int) -> None:
 def test_codes_are_the_models_latent_means(vision) -> None:
     env = gym.make(ID)
     frame, _ = env.reset(seed=0)
-    wrapped = LatentObservation(gym.make(ID), vision, device="cpu")
+    wrapped = LatentObservation(gym.make(ID), vision, device="cpu", precision="fp32")
     code, _ = wrapped.reset(seed=0)
     assert np.allclose(code, vision.embed(frame[None]).numpy()[0], atol=1e-6)
+
+
+def test_bfloat16_codes_stay_within_bfloat16s_rounding_of_float32s(vision) -> None:
+    space = gym.make(ID).observation_space
+    frames = np.stack([gym.make(ID, domain="train").reset(seed=s)[0] for s in range(64)])
+    fp32, bf16 = (FrameEncoder(vision, space, device="cpu", precision=p)(frames) for p in ("fp32", "bf16"))
+    assert not np.array_equal(fp32, bf16), "bfloat16 was not used"
+    # an untrained model's codes hardly vary between frames, so the error is measured against their size
+    assert np.abs(fp32 - bf16).max() < 0.02 * np.abs(fp32).max()
+    with pytest.raises(DarlaError, match="unknown precision 'fp16'"):
+        FrameEncoder(vision, space, device="cpu", precision="fp16")
 
 
 def test_stacking_keeps_the_last_codes_in_order(vision) -> None:
@@ -67,7 +78,7 @@ def vec_env(n: int, steps: int = 6) -> DummyVecEnv:
 def test_vec_wrapper_matches_per_env_wrapper_and_encodes_terminals(vision, stack: int) -> None:
     raw = vec_env(3)
     raw.seed(5)
-    wrapped = VecLatentObservation(vec_env(3), vision, stack=stack, device="cpu")
+    wrapped = VecLatentObservation(vec_env(3), vision, stack=stack, device="cpu", precision="fp32")
     wrapped.seed(5)
     frames, codes = raw.reset(), wrapped.reset()
     z = SMALL["latent_dim"]
@@ -124,15 +135,15 @@ def test_general_wrappers_observe_only_the_domain_general_latents() -> None:
     model = build_model(make_config("ada_gvae", image_size=64, **SMALL, general_latents=(1, 3, 6))).eval()
     frames = np.stack([gym.make(ID, domain="train").reset(seed=s)[0] for s in range(4)])
     whole = model.embed(frames).numpy()
-    single = LatentObservation(gym.make(ID, domain="train"), model, device="cpu", general=True)
+    single = LatentObservation(gym.make(ID, domain="train"), model, device="cpu", precision="fp32", general=True)
     assert single.observation_space.shape == (3,)
     np.testing.assert_allclose(single.reset(seed=2)[0], whole[2, [1, 3, 6]], rtol=1e-5, atol=1e-6)
-    venv = VecLatentObservation(DummyVecEnv([lambda: gym.make(ID, domain="train")] * 2), model, device="cpu", general=True)
+    venv = VecLatentObservation(DummyVecEnv([lambda: gym.make(ID, domain="train")] * 2), model, device="cpu", precision="fp32", general=True)
     venv.seed(0)
     assert venv.reset().shape == (2, 3)
     np.testing.assert_allclose(model.embed(frames, general=True).numpy(), whole[:, [1, 3, 6]])
     plain = build_model(make_config("vae", image_size=64, **SMALL)).eval()
     with pytest.raises(DarlaError, match="no domain-general latents"):
-        LatentObservation(gym.make(ID), plain, device="cpu", general=True)
+        LatentObservation(gym.make(ID), plain, device="cpu", precision="fp32", general=True)
     with pytest.raises(DarlaError, match="general_latents must be distinct latents"):
         make_config("ada_gvae", latent_dim=4, general_latents=(1, 4))
