@@ -192,8 +192,9 @@ def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> Base
     try:
         agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),
                            tensorboard_log=str(out / "tensorboard"))
-        if resume and (out / AGENT_MODEL).is_file():
-            raise DarlaError(f"{out} holds a finished agent: there is nothing to resume (choose another --out to train anew)")
+        if (out / AGENT_MODEL).is_file():
+            raise DarlaError(f"{out} holds a finished agent{': there is nothing to resume' if resume else ''}; choose another --out "
+                             "to train anew")
         claim_run_folder(out, AGENT_FILE, record, resume=resume, key=RESUME_MUST_MATCH)
         start = newest_checkpoint(out) if resume else None
         if start is not None:

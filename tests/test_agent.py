@@ -203,7 +203,7 @@ def test_loading_an_agent_unpickles_nothing(trained: Path, monkeypatch: pytest.M
 def test_an_existing_agent_folder_is_not_overwritten(trained: Path, capsys) -> None:
     before = (trained / "model.zip").read_bytes()
     code = main(["train", "--pixels", "--steps", "64", "--out", str(trained)])
-    assert_one_line_error(code, capsys.readouterr().err, "already holds files: choose another --out")
+    assert_one_line_error(code, capsys.readouterr().err, "holds a finished agent; choose another --out")
     assert (trained / "model.zip").read_bytes() == before
 
 

@@ -151,6 +151,8 @@ def collected(w: World, tmp: Path, damage: Callable[[Path], object]) -> list[obj
 
 
 def agent_with(w: World, tmp: Path, damage: Callable[[Path], object]) -> list[object]:
+    # the vision checkpoint beside it, where the agent's relative path points
+    copy(w.vision, tmp)
     agent = copy(w.agent, tmp)
     damage(agent)
     return evaluate(agent, tmp)
@@ -245,7 +247,8 @@ ROWS: list[Row] = [
     ("train: no envs", lambda w, t: train(w, t, "--n-envs", "0"), "n_envs"),
     ("train: unknown encoder precision", lambda w, t: train(w, t, "--precision", "fp8"), "unknown precision 'fp8'"),
     ("train: unknown domain", lambda w, t: train(w, t, "--domain", "C_purple"), "C_purple"),
-    ("train: out already holds an agent", lambda w, t: [copy(w.agent, t), *train(w, t)][1:], "already holds"),
+    ("train: out already holds an agent", lambda w, t: [copy(w.agent, t), *train(w, t)][1:], "holds a finished agent; choose another"),
+    ("train: out holds other files", lambda w, t: train(w, t, "--out", write(t / "o" / "notes.txt", "keep").parent), "already holds files"),
     # evaluate
     ("evaluate: agent folder missing", lambda w, t: evaluate(t / "nope", t), "nope"),
     ("evaluate: agent.json corrupted", lambda w, t: agent_with(w, t, lambda a: write(a / "agent.json", "{")), "agent.json"),
