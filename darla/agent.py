@@ -159,6 +159,16 @@ def newest_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def _continue_from(checkpoint: Path, env: VecEnv, params: dict[str, Any], cfg: AgentConfig, out: Path) -> BaseAlgorithm:
+    """The agent of a periodic checkpoint, on ``env``, unpickling nothing (as :func:`load_agent`)."""
+    try:
+        custom = _replacements(checkpoint, env, params, cfg)
+        return ALGORITHMS[cfg.algo].load(checkpoint, env=env, device=str(resolve_device(cfg.device)), custom_objects=custom,
+                                         tensorboard_log=str(out / "tensorboard"))
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
+        raise DarlaError(f"{checkpoint} is corrupted ({type(exc).__name__}): delete it and rerun with --resume") from None
+
+
 def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> BaseAlgorithm:
     """Train an agent in the source domains, evaluating there as it goes, and save it to ``out``.
 
@@ -198,13 +208,7 @@ def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> Base
         claim_run_folder(out, AGENT_FILE, record, resume=resume, key=RESUME_MUST_MATCH)
         start = newest_checkpoint(out) if resume else None
         if start is not None:
-            custom = _replacements(start, env, params, cfg)
-            agent = ALGORITHMS[cfg.algo].load(start, env=env, device=str(resolve_device(cfg.device)), custom_objects=custom,
-                                              tensorboard_log=str(out / "tensorboard"))
-    except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
-        env.close()
-        eval_env.close()
-        raise DarlaError(f"the newest checkpoint of {out} is corrupted ({type(exc).__name__}): delete it and rerun with --resume") from None
+            agent = _continue_from(start, env, params, cfg, out)
     except DarlaError:
         env.close()
         eval_env.close()
