@@ -29,7 +29,7 @@ import envs
 from agents import ALGORITHMS, check_algorithm, hyperparams, make_agent
 from darla.version import __version__
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE, read_config
-from darla.device import PRECISIONS, resolve_device
+from darla.device import check_precision, resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder
 from darla.wrappers import VecLatentObservation
@@ -91,8 +91,7 @@ class AgentConfig:
         if self.general and self.mode != "latent":
             raise DarlaError("--general selects latents of a vision model: use it with --vision")
         require_positive(self, "steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq")
-        if self.precision not in PRECISIONS:
-            raise DarlaError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         if self.n_envs is not None:
             require_positive(self, "n_envs")
         # the env, seed and device come from this config's own fields, never from hyperparameters

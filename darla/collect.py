@@ -184,8 +184,8 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
     n_shards = -(-cfg.frames // cfg.shard_size)
     todo = [i for i in range(n_shards) if not (out / _shard_name(i)).is_file()]
     done_frames = sum(min(cfg.shard_size, cfg.frames - i * cfg.shard_size) for i in range(n_shards) if i not in todo)
-    for i in set(range(n_shards)) - set(todo):
-        _read_shard(out / _shard_name(i))  # a damaged shard is named before any work
+    # a damaged shard is named before any work; the entries of the shards already there are kept for the manifest
+    entries = {i: _read_shard(out / _shard_name(i)) for i in range(n_shards) if i not in todo}
     bar = tqdm(total=cfg.frames, initial=done_frames, unit="frame", desc=f"collect {cfg.env}")
     if cfg.workers == 1:
         for i in todo:
@@ -196,7 +196,7 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
             for future in as_completed([pool.submit(collect_shard, cfg, i, out) for i in todo]):
                 bar.update(future.result())
     bar.close()
-    shards = [_read_shard(out / _shard_name(i)) for i in range(n_shards)]
+    shards = [entries[i] if i in entries else _read_shard(out / _shard_name(i)) for i in range(n_shards)]
     in_view = [s.pop("in_view") for s in shards if "in_view" in s]
     statistics = {"object_in_view_share": float(np.concatenate(in_view).mean())} if in_view else {}
     write_json_atomic(

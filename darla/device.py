@@ -41,10 +41,15 @@ def native_bf16(device: torch.device) -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in probes)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"bf16"`` or ``"fp32"``: what ``precision`` means on ``device``."""
+def check_precision(precision: str) -> None:
+    """Refuse a precision that is not one of :data:`PRECISIONS`."""
     if precision not in PRECISIONS:
         raise DarlaError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"bf16"`` or ``"fp32"``: what ``precision`` means on ``device``."""
+    check_precision(precision)
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision

@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
-from darla.device import PRECISIONS, resolve_device, resolve_precision
+from darla.device import check_precision, resolve_device, resolve_precision
 from darla.errors import DarlaError, require_positive
 from darla.files import claim_run_folder, write_json_atomic
 from darla.figures import write_figures
@@ -70,8 +70,7 @@ class TrainConfig:
         require_positive(self, "steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
         if self.lr is not None and not self.lr > 0:
             raise DarlaError(f"lr must be positive, got {self.lr}")
-        if self.precision not in PRECISIONS:
-            raise DarlaError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
 
     def learning_rate(self, variant: str) -> float:
         """``lr``, or the registered default of ``variant`` when it is None."""
