@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import envs
+from envs.base import DomainEnv
 from darla.version import __version__
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
@@ -82,8 +83,10 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     env.action_space.seed(int(seeds[1]))
     pair_rng = np.random.default_rng(int(seeds[2]))
     unwrapped = env.unwrapped
-    domains = getattr(unwrapped, "domains", None)
-    in_view = getattr(unwrapped, "objects_in_view", None)
+    # any pixel env can be collected from; one with domains also records them, their pairs and objects in view
+    domain_env = unwrapped if isinstance(unwrapped, DomainEnv) else None
+    domains = domain_env.domains if domain_env else None
+    in_view = domain_env.objects_in_view if domain_env else None
     arrays: dict[str, list[Any]] = {"frames": [], "factors": [], "domain": [], "in_view": [], "pair_frames": [], "pair_domain": []}
 
     def record(obs: np.ndarray, info: dict[str, Any]) -> None:
@@ -144,9 +147,9 @@ def _describe(cfg: CollectConfig) -> dict[str, Any]:
     unwrapped = env.unwrapped
     description = {
         "frame_shape": list(obs.shape),
-        "factor_names": list(unwrapped.factor_names()) if hasattr(unwrapped, "factor_names") else [],
-        "domains": [d.to_dict() for d in getattr(unwrapped, "domains", [])],
-        "draws_from_factors": hasattr(unwrapped, "render_factors"),
+        "factor_names": list(unwrapped.factor_names()) if isinstance(unwrapped, DomainEnv) else [],
+        "domains": [d.to_dict() for d in unwrapped.domains] if isinstance(unwrapped, DomainEnv) else [],
+        "draws_from_factors": isinstance(unwrapped, DomainEnv),
     }
     env.close()
     return description

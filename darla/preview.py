@@ -11,7 +11,7 @@ from darla.figures import image_grid, save_figure
 
 def domain_table(env_id: str) -> list[str]:
     """One line per preset (its fields) and per group (its presets)."""
-    catalogue = envs.make(env_id).unwrapped.catalogue
+    catalogue = envs.catalogue(env_id)
     lines = [f"{name}: {', '.join(f'{k}={v}' for k, v in d.to_dict().items() if k != 'name')}" for name, d in catalogue.presets.items()]
     lines += [f"group {name}: {', '.join(presets)}" for name, presets in catalogue.groups.items()]
     return lines
@@ -32,7 +32,7 @@ def domain_grid(env_id: str, out: str | Path, frames: int = 6, every: int = 3, s
     if Path(out).suffix.lower() != ".png":
         # an --out naming another file (a domain JSON, say) would be replaced by the picture
         raise DarlaError(f"--out {out} must name a .png file: the preview is a PNG")
-    catalogue = envs.make(env_id).unwrapped.catalogue
+    catalogue = envs.catalogue(env_id)
     rows, labels = [], []
     for name in catalogue.presets:
         env = envs.make(env_id, (name,))

@@ -16,6 +16,7 @@ import gymnasium as gym
 from gymnasium.envs.registration import register, registry
 
 from darla.errors import DarlaError
+from envs.domains import DomainCatalogue
 
 _ENVS = {
     "darla/SeekAvoid2D-v0": ("envs.seek_avoid_2d:SeekAvoid2DEnv", 200),
@@ -28,6 +29,18 @@ for _id, (_entry, _steps) in _ENVS.items():
         register(id=_id, entry_point=_entry, max_episode_steps=_steps)
 
 ENV_IDS = tuple(_ENVS)
+
+
+def catalogue(env_id: str) -> "DomainCatalogue":
+    """The presets and groups of a ``darla/`` env, read from its class (no env is built).
+
+    :param env_id: one of :data:`ENV_IDS`.
+    """
+    if env_id not in ENV_IDS:
+        raise DarlaError(f"{env_id} has no domains; domains work with {', '.join(ENV_IDS)}")
+    from gymnasium.envs.registration import load_env_creator
+
+    return load_env_creator(gym.spec(env_id).entry_point).catalogue
 
 
 def make(env_id: str, domains: Sequence[str] = (), **kwargs: object) -> gym.Env:

@@ -23,7 +23,8 @@ from gymnasium.envs.mujoco.mujoco_rendering import OffScreenViewer  # noqa: E402
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv  # noqa: E402
 
 from darla.errors import DarlaError  # noqa: E402
-from envs.domains import COLOURS, DomainCatalogue, DomainDraw, DomainSpec, Domain, check_factors, colour  # noqa: E402
+from envs.base import DomainEnv  # noqa: E402
+from envs.domains import COLOURS, DomainCatalogue, DomainSpec, Domain, check_factors, colour  # noqa: E402
 
 __all__ = ["CATALOGUE", "ReacherDomain", "ReacherPixelsEnv"]
 
@@ -114,7 +115,7 @@ class _ReacherWithSky(ReacherEnv):
         return model, mujoco.MjData(model)
 
 
-class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
+class ReacherPixelsEnv(DomainEnv):
     """Reacher-v5 observed as uint8 frames ``(size, size, 3)``, drawn in a domain's colours.
 
     Actions, rewards, terminations and the 50-step time limit are Reacher-v5's. ``info`` holds
@@ -132,13 +133,7 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
     catalogue = CATALOGUE
 
     def __init__(self, domain: DomainSpec = "default", size: int = 64, render_mode: str | None = None) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise DarlaError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        self.domain_draw = DomainDraw(self.catalogue, domain)
-        self.domains = self.domain_draw.domains
-        self.domain = self.domains[0]
-        self.size = size
-        self.render_mode = render_mode
+        super().__init__(domain, size, render_mode)
         # Reacher-v5's registered spec with a skybox added, so its wrappers (time limit included) stay
         spec = dataclasses.replace(gym.spec("Reacher-v5"), entry_point=_ReacherWithSky)
         # straight down on the arena centre, x to the right: every episode and domain has one camera
@@ -150,7 +145,6 @@ class ReacherPixelsEnv(gym.Env[np.ndarray, np.ndarray]):
         # Reacher works its frame rate out from its time step when it is made
         self.metadata = {**self.metadata, "render_fps": self._sim.metadata["render_fps"]}
         self._viewer = self._open_viewer()
-        self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
         self.action_space = self._reacher.action_space
         self._apply(self.domain)
 

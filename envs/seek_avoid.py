@@ -15,7 +15,8 @@ import gymnasium as gym
 import numpy as np
 
 from darla.errors import DarlaError
-from envs.domains import TEXTURES, Domain, DomainCatalogue, DomainDraw, DomainSpec, check_factors, choice, colour
+from envs.base import DomainEnv
+from envs.domains import TEXTURES, Domain, DomainCatalogue, DomainSpec, check_factors, choice, colour
 
 #: object set -> (good kind, bad kind); DMLab-30's rooms_collect_good_objects uses two such sets
 OBJECT_SETS: dict[str, tuple[str, str]] = {"A": ("can", "hat"), "B": ("balloon", "cake")}
@@ -125,7 +126,7 @@ class Renderer(Protocol):
         ...
 
 
-class SeekAvoidEnv(gym.Env):
+class SeekAvoidEnv(DomainEnv):
     """The SeekAvoid task drawn by a renderer; subclasses choose the renderer.
 
     Observations are uint8 frames (size, size, 3); actions: 0 turn left, 1 turn right, 2 forward.
@@ -141,6 +142,8 @@ class SeekAvoidEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     catalogue = CATALOGUE
+    # object slots of one kind look alike, so no code can tell which slot is where: score the agent's pose
+    default_factors = ("agent_x", "agent_y", "heading", "domain")
     #: the renderer's horizontal field of view in radians; each renderer's env sets it
     field_of_view: float
 
@@ -151,16 +154,9 @@ class SeekAvoidEnv(gym.Env):
         size: int = 64,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise DarlaError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        self.domain_draw = DomainDraw(self.catalogue, domain)
-        self.domains = self.domain_draw.domains
-        self.domain = self.domains[0]
+        super().__init__(domain, size, render_mode)
         self.config = config or SeekAvoidConfig()
-        self.size = size
-        self.render_mode = render_mode
         self.renderer = self.make_renderer()
-        self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
         self.action_space = gym.spaces.Discrete(3)
         self.state: SeekAvoidState | None = None
         self.pickups = 0

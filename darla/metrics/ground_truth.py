@@ -23,17 +23,12 @@ import gymnasium as gym
 import numpy as np
 
 import envs
+from envs.base import DomainEnv
 from darla.errors import DarlaError
 from darla.frames import MANIFEST, FrameDataset
 
 #: the factor name under which an env's domain (an index into its domain list) is scored
 DOMAIN_FACTOR = "domain"
-#: the factors scored by default where an env's other factors cannot be read from a frame:
-#: SeekAvoid's object slots of one kind look alike, so no code can tell which slot is where
-DEFAULT_FACTORS: dict[str, tuple[str, ...]] = {
-    "darla/SeekAvoid2D-v0": ("agent_x", "agent_y", "heading", DOMAIN_FACTOR),
-    "darla/SeekAvoid-v0": ("agent_x", "agent_y", "heading", DOMAIN_FACTOR),
-}
 
 
 @runtime_checkable
@@ -187,7 +182,7 @@ class EnvGroundTruth:
     :param env_id: a ``darla/`` env id.
     :param domains: presets, groups or JSON domain files; empty means the env's default.
     :param factors: names of the factors to score (``domain`` included); empty means
-        :data:`DEFAULT_FACTORS` for the env, or else every task factor that varies over the
+        the env's ``default_factors``, or else every task factor that varies over the
         pool, and the domain when there are several.
     :param bins: bins of a continuous factor.
     :param pool: task-factor vectors to draw from.
@@ -207,18 +202,17 @@ class EnvGroundTruth:
         # kept open: frames are rendered from factors for as long as the ground truth lives
         self._env = env = envs.make(env_id, domains)
         self.env = env.unwrapped
-        if not hasattr(self.env, "render_factors"):
+        if not isinstance(self.env, DomainEnv):
             raise DarlaError(f"{env_id} cannot draw a frame from factors; use one of {', '.join(envs.ENV_IDS)}")
         self.domains = list(self.env.domains)
-        catalogue = getattr(self.env, "catalogue", None)
         #: the env's domain groups (name -> preset names), for choosing which domains to compare
-        self.groups: dict[str, tuple[str, ...]] = dict(catalogue.groups) if catalogue is not None else {}
+        self.groups: dict[str, tuple[str, ...]] = dict(self.env.catalogue.groups)
         names = list(self.env.factor_names())
         self._n_task = len(names) - len(self.domains[0].factors())
         self.task_names = names[: self._n_task]
         self.pool = self._fill_pool(env, pool, seed)
         varying = [n for i, n in enumerate(self.task_names) if np.ptp(self.pool[:, i]) > 0]
-        defaults = list(DEFAULT_FACTORS.get(env_id, varying + [DOMAIN_FACTOR]))
+        defaults = list(self.env.default_factors or varying + [DOMAIN_FACTOR])
         # one domain is no factor: it never changes
         wanted = list(factors) or [n for n in defaults if n != DOMAIN_FACTOR or len(self.domains) > 1]
         _check_factor_names(wanted, self.task_names + [DOMAIN_FACTOR], env_id)
@@ -271,13 +265,11 @@ class EnvGroundTruth:
         return np.stack([self.env.render_factors(np.concatenate([t, domain_factors[int(d)]])) for t, d in zip(task, domain_index)])
 
     def readout(self, task: np.ndarray) -> np.ndarray:
-        """What a policy needs of each raw task-factor row: the env's ``readout``, or else the
-        task factors themselves.
+        """What a policy needs of each raw task-factor row: the env's ``readout``.
 
         :param task: task factor rows laid out as the env's ``info["factors"]`` begins.
         """
-        readout = getattr(self.env, "readout", None)
-        return readout(task) if readout is not None else np.asarray(task, dtype=np.float64)
+        return self.env.readout(task)
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One frame per code row; the factors that are not scored come from random pool rows.
