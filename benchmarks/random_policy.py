@@ -23,7 +23,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from darla.agent import AgentConfig, build_env
 from darla.evaluate import RandomPolicy
 from darla.files import write_json_atomic
-from darla.reproduce import TARGET, domain_groups, source_domains
+from darla.reproduce import domain_groups, source_domains
+from darla.results import TARGET
 
 
 def random_returns(env_id: str, domain: str, seeds: int = 3, episodes: int = 30, n_envs: int = 8) -> list[float]:

@@ -38,7 +38,7 @@ from darla.frames import FrameDataset
 from darla.metrics.ground_truth import EnvGroundTruth
 from darla.metrics.invariance import InvarianceConfig, invariance_scores
 from darla.reproduce import BUDGETS
-from darla.report import encoder
+from darla.inspect import encoder
 from tune_source import parse_candidate, vision_for
 
 #: the seed of the states the scores draw, the same for every candidate

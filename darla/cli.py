@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     from darla.evaluate import EvaluateConfig
     from darla.reproduce import BASELINES, PROTOCOLS, REPRESENTATIONS, ReproduceConfig
     from darla.models import VARIANTS
-    from darla.report import InspectConfig
+    from darla.inspect import InspectConfig
     from darla.train import TrainConfig
 
     parser = argparse.ArgumentParser(prog="darla", description="DARLA-style perception for reinforcement learning.")
@@ -224,7 +224,7 @@ def _demo(args: argparse.Namespace) -> Path:
 
 
 def _inspect(args: argparse.Namespace) -> Path:
-    from darla.report import InspectConfig, inspect_model
+    from darla.inspect import InspectConfig, inspect_model
 
     return inspect_model(args.checkpoint, args.out, dataclass_from_args(InspectConfig, args))
 

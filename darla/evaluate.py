@@ -1,46 +1,36 @@
 """Zero-shot transfer: run frozen agents in domains they never trained in, and summarise.
 
 Several agent folders are several seeds of one method. Per domain the report holds the mean
-return, the interquartile mean (IQM) and their 95% stratified-bootstrap confidence intervals
-(rliable), and the transfer ratio: the domain's mean return over the source's, where the source
-is the domains the agents trained in.
-
-The statistics follow rliable's unit, the training run: with several seeds each seed's mean
-episode return is one run, and the bootstrap resamples seeds, so the intervals include how much
-training runs differ. With a single seed nothing can be said about other runs; its episodes are
-resampled instead, and the report names which unit it used.
+return, the interquartile mean (IQM) and their 95% confidence intervals, and the transfer ratio:
+the domain's mean return over the source's, where the source is the domains the agents trained
+in (:mod:`darla.statistics` says how the intervals are drawn).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import json
-import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
-from matplotlib.figure import Figure
-from rliable import library as rly
-from rliable import metrics as rly_metrics
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from darla.version import __version__
 from darla.agent import LoadedAgent, load_agent
 from darla.errors import DarlaError, require_positive
-from darla.figures import save_figure
+from darla.figures import bar_chart
 from darla.files import atomic_path, write_json_atomic
+from darla.statistics import SOURCE, DomainResult, markdown_table, seeded, summarise
+from darla.version import __version__
 
 REPORT_FILE = "evaluation.json"
 TABLE_FILE = "evaluation.md"
 CHART_FILE = "evaluation.png"
-SOURCE = "source"
+
 
 
 @dataclass
@@ -81,34 +71,6 @@ class EvaluateConfig:
                              "so pass only the other domains (a JSON domain file needs another name)")
 
 
-@dataclass
-class DomainResult:
-    """The statistics of one method in one domain.
-
-    :param domain: the domain spec, or ``"source"`` for the agents' training domains.
-    :param returns: episode returns, one list per agent (seed).
-    :param mean: mean return over all episodes of all seeds.
-    :param mean_ci: its 95% confidence interval.
-    :param iqm: interquartile mean of the same returns.
-    :param iqm_ci: its 95% confidence interval.
-    :param ratio: mean return over the source's mean return; None for the source itself.
-    :param ratio_ci: its 95% confidence interval; None where a resample's source mean is not
-        positive, since a ratio to a return at or below zero says nothing about transfer.
-    :param unit: what the bootstrap resampled: ``"seeds"`` (each seed's mean return is a run)
-        or ``"episodes"`` (one seed).
-    """
-
-    domain: str
-    returns: list[list[float]]
-    mean: float
-    mean_ci: tuple[float, float]
-    iqm: float
-    iqm_ci: tuple[float, float]
-    ratio: float | None = None
-    ratio_ci: tuple[float, float] | None = None
-    unit: str = "seeds"
-
-
 class RandomPolicy:
     """Uniform random actions with SB3's ``predict`` signature: the floor returns are read against.
 
@@ -141,77 +103,6 @@ def episode_returns(agent: LoadedAgent, domains: str | Sequence[str], cfg: Evalu
     return np.asarray(returns, dtype=np.float64)
 
 
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed Python's, NumPy's and torch's global generators for a block, then restore them.
-
-    Policies sample with torch's (and DQN explores with NumPy's), and rliable resamples with
-    NumPy's global generator; restoring them keeps the caller's streams untouched.
-    """
-    states = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(states[0])
-            np.random.set_state(states[1])
-
-
-def _interval(scores: np.ndarray | list[np.ndarray], func: Any, reps: int, seed: int) -> tuple[float, np.ndarray]:
-    """Point estimate and 95% percentile interval of ``func`` by rliable's stratified bootstrap."""
-    with seeded(seed):
-        point, interval = rly.get_interval_estimates({"x": scores}, func, reps=reps)
-    return float(np.asarray(point["x"]).ravel()[0]), np.asarray(interval["x"]).ravel()
-
-
-def runs_of(scores: np.ndarray) -> tuple[np.ndarray, str]:
-    """The runs the bootstrap resamples, ``(runs, 1)``, and their unit: each seed's mean return
-    when there are several seeds, else the one seed's episode returns."""
-    if scores.shape[1] > 1:
-        return scores.mean(axis=0)[:, None], "seeds"
-    return scores, "episodes"
-
-
-def _mean_ratio(target: np.ndarray, source: np.ndarray) -> np.ndarray:
-    source_mean = source.mean()
-    return np.array([target.mean() / source_mean if source_mean > 0 else np.nan])
-
-
-def summarise(returns: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -> list[DomainResult]:
-    """Statistics per domain from episode returns.
-
-    :param returns: per domain, an array ``(episodes, seeds)``; the key ``"source"`` (if present)
-        is the reference of the transfer ratios. Target and source runs are resampled
-        independently, which ignores their pairing by seed and so errs towards wider ratio intervals.
-    :param reps: bootstrap resamples.
-    :param seed: seed of the bootstrap.
-    :return: one result per domain, in the order of ``returns``.
-    """
-    results = []
-    arrays = {domain: np.asarray(scores, dtype=np.float64) for domain, scores in returns.items()}
-    for domain, scores in arrays.items():
-        if scores.ndim != 2 or min(scores.shape) < 1:
-            raise DarlaError(f"returns for {domain} must be (episodes, seeds), got shape {scores.shape}")
-    for domain, scores in arrays.items():
-        runs, unit = runs_of(scores)
-        mean, mean_ci = _interval(runs, lambda s: np.array([rly_metrics.aggregate_mean(s)]), reps, seed)
-        iqm, iqm_ci = _interval(runs, lambda s: np.array([rly_metrics.aggregate_iqm(s)]), reps, seed)
-        result = DomainResult(domain, scores.T.tolist(), mean, _pair(mean_ci), iqm, _pair(iqm_ci), unit=unit)
-        if SOURCE in arrays and domain != SOURCE:
-            ratio, ratio_ci = _interval([runs, runs_of(arrays[SOURCE])[0]], _mean_ratio, reps, seed)
-            result.ratio = None if np.isnan(ratio) else ratio
-            result.ratio_ci = None if np.isnan(ratio_ci).any() or result.ratio is None else _pair(ratio_ci)
-        results.append(result)
-    return results
-
-
-def _pair(values: np.ndarray) -> tuple[float, float]:
-    return float(values[0]), float(values[1])
-
-
 def check_same_method(agents: Sequence[LoadedAgent], folders: Sequence[str]) -> None:
     """Refuse agent folders that are not distinct seeds of one method (env, source domains,
     algorithm, input mode, vision variant)."""
@@ -232,48 +123,6 @@ def check_same_method(agents: Sequence[LoadedAgent], folders: Sequence[str]) -> 
             diff = ", ".join(k for k in first if first[k] != other[k])
             raise DarlaError(f"{folder} differs from {folders[0]} in {diff}: pass seeds of one method per evaluation")
 
-
-def format_ci(value: float | None, ci: tuple[float, float] | None) -> str:
-    """``value [low, high]`` with two decimals; a dash where undefined."""
-    if value is None:
-        return "-"
-    return f"{value:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
-
-
-def markdown_table(results: dict[str, list[DomainResult]]) -> str:
-    """One row per method and domain: mean, IQM and transfer ratio with their 95% CIs."""
-    lines = ["| method | domain | mean return [95% CI] | IQM [95% CI] | transfer ratio [95% CI] | seeds x episodes | resampled |",
-             "|---|---|---|---|---|---|---|"]
-    for method, rows in results.items():
-        for r in rows:
-            lines.append(f"| {method} | {r.domain} | {format_ci(r.mean, r.mean_ci)} | {format_ci(r.iqm, r.iqm_ci)} | "
-                         f"{format_ci(r.ratio, r.ratio_ci)} | {len(r.returns)} x {len(r.returns[0])} | {r.unit} |")
-    return "\n".join(lines) + "\n"
-
-
-def draw_bars(ax: Any, series: dict[str, dict[str, DomainResult]]) -> None:
-    """Grouped bars of mean return with 95% CI whiskers: one colour per series, one group per key."""
-    groups = list(dict.fromkeys(g for rows in series.values() for g in rows))
-    width = 0.8 / len(series)
-    for i, (label, rows) in enumerate(series.items()):
-        xs = [x for x, g in enumerate(groups) if g in rows]
-        picked = [rows[groups[x]] for x in xs]
-        err = np.clip([[r.mean - r.mean_ci[0] for r in picked], [r.mean_ci[1] - r.mean for r in picked]], 0, None)
-        ax.bar(np.array(xs) + (i - (len(series) - 1) / 2) * width, [r.mean for r in picked], width, yerr=err,
-               capsize=3, label=label)
-    ax.set_xticks(range(len(groups)), groups, fontsize=8)
-    ax.axhline(0.0, color="black", linewidth=0.6)
-    ax.set_ylabel("mean episode return (95% CI)", fontsize=8)
-    ax.legend(fontsize=7, ncols=min(4, len(series)))
-
-
-def bar_chart(method: str, results: list[DomainResult], path: Path, title: str) -> Path:
-    """Mean return per domain of one method, with 95% CI whiskers."""
-    fig = Figure(figsize=(max(4.0, 1.3 * len(results) + 1.5), 3.4), layout="constrained")
-    ax = fig.subplots()
-    draw_bars(ax, {method: {r.domain: r for r in results}})
-    ax.set_title(title, fontsize=10)
-    return save_figure(fig, path)
 
 
 def rollout_video(agent: LoadedAgent, domains: str | Sequence[str], path: Path, seed: int, deterministic: bool,

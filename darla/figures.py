@@ -1,16 +1,20 @@
-"""Figures a person looks at after pretraining: reconstructions, latent traversals, KL per latent."""
+"""Every figure darla draws: a vision model's reconstructions, traversals and per-latent bars,
+and the return bars of evaluations and experiments."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from darla.files import atomic_path
 from darla.frames import FrameDataset
 from darla.models import VisionModel, frames_to_tensor
+from darla.statistics import DomainResult
 
 TRAVERSAL_RANGE = 3.0
 MAX_TRAVERSAL_ROWS = 32
@@ -150,3 +154,89 @@ def write_figures(model: VisionModel, frames: FrameDataset, out: Path, n_frames:
         if value.dim() == 1:
             paths.append(vector_term_bars(name, value.float().cpu().numpy(), out / f"{name}.png"))
     return paths
+
+
+def draw_bars(ax: Any, series: dict[str, dict[str, DomainResult]]) -> None:
+    """Grouped bars of mean return with 95% CI whiskers: one colour per series, one group per key."""
+    groups = list(dict.fromkeys(g for rows in series.values() for g in rows))
+    width = 0.8 / len(series)
+    for i, (label, rows) in enumerate(series.items()):
+        xs = [x for x, g in enumerate(groups) if g in rows]
+        picked = [rows[groups[x]] for x in xs]
+        err = np.clip([[r.mean - r.mean_ci[0] for r in picked], [r.mean_ci[1] - r.mean for r in picked]], 0, None)
+        ax.bar(np.array(xs) + (i - (len(series) - 1) / 2) * width, [r.mean for r in picked], width, yerr=err,
+               capsize=3, label=label)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_ylabel("mean episode return (95% CI)", fontsize=8)
+    ax.legend(fontsize=7, ncols=min(4, len(series)))
+
+
+def bar_chart(method: str, results: list[DomainResult], path: Path, title: str) -> Path:
+    """Mean return per domain of one method, with 95% CI whiskers."""
+    fig = Figure(figsize=(max(4.0, 1.3 * len(results) + 1.5), 3.4), layout="constrained")
+    ax = fig.subplots()
+    draw_bars(ax, {method: {r.domain: r for r in results}})
+    ax.set_title(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+
+
+def results_figure(results: dict[str, dict[str, list[DomainResult]]], path: Path, title: str) -> Path:
+    """One panel per protocol: each method's mean return per evaluated domain (its source and
+    the domains it never trained in), with 95% CIs."""
+    fig = Figure(figsize=(9.0, 3.4 * len(results)), layout="constrained")
+    axes = fig.subplots(len(results), 1, squeeze=False)[:, 0]
+    for ax, (protocol, methods) in zip(axes, results.items()):
+        domains = dict.fromkeys(r.domain for rows in methods.values() for r in rows)
+        draw_bars(ax, {d: {m: r for m, rows in methods.items() for r in rows if r.domain == d} for d in domains})
+        ax.set_title(f"{protocol}: trained in the source, evaluated zero-shot in the others", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def metric_bars(scores: dict[str, float], headlines: dict[str, str], path: Path) -> Path:
+    """The headline metrics (``headlines``: score key -> label) as bars on [0, 1], and the
+    discriminator's loss against chance."""
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[4, 1])
+    keys = [k for k in headlines if k in scores]
+    left.barh([headlines[k] for k in keys[::-1]], [scores[k] for k in keys[::-1]], color="tab:blue")
+    left.set_xlim(0, 1)
+    left.set_title("disentanglement metrics (higher is better)", fontsize=10)
+    right.bar(["held-out\nBCE"], [scores["discriminator_loss"]], color="tab:orange")
+    right.axhline(scores["discriminator_chance"], color="k", ls="--", lw=1, label="chance (ln 2)")
+    right.set_ylim(0, 0.75)
+    right.legend(fontsize=7, loc="lower right")
+    right.set_title("discriminator\n(lower is better)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def latent_histograms(codes: dict[str, np.ndarray], latents: list[int], info: np.ndarray, names: tuple[str, ...], path: Path) -> Path:
+    """Per latent, a histogram of its value in each domain, titled with the factor it says most about.
+
+    :param codes: domain name -> codes (N, D) of that domain's frames.
+    :param latents: the latents to draw.
+    :param info: normalised mutual information (D, K) between latents and factors.
+    :param names: the factor names.
+    :param path: the PNG to write.
+    """
+    cols = min(4, len(latents))
+    rows = -(-len(latents) // cols)
+    fig = Figure(figsize=(3.0 * cols, 2.2 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, d in zip(axes, latents):
+        values = np.concatenate([c[:, d] for c in codes.values()])
+        edges = np.histogram_bin_edges(values, 30)
+        for name, c in codes.items():
+            ax.hist(c[:, d], bins=edges, histtype="step", label=name)
+        best = int(info[d].argmax())
+        ax.set_title(f"z{d}: most about {names[best]} ({info[d, best]:.2f})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    for ax in axes[len(latents) :]:
+        ax.set_axis_off()
+    axes[0].legend(fontsize=7)
+    fig.suptitle("active latents: value per domain (title: factor with the highest MI / entropy)", fontsize=10)
+    return save_figure(fig, path)

@@ -1,10 +1,10 @@
 """DARLA's experiment in one command: collect, pretrain each representation, train agents on
 each and on pixels, evaluate them all zero-shot in the target domain.
 
-The run is a set of cells (one vision model, one agent seed, one evaluation), each writing its
-own folder under ``out``. A cell that finished has a record in ``out/cells/`` and is skipped,
-so an interrupted run continues where it stopped; a cell is run again when a cell it needs
-finished after it. Cells whose inputs are ready run in parallel worker processes.
+This module is the experiment: which cells exist (one vision model, one agent seed, one
+evaluation), each a typed job whose configs are built and checked when the run is planned, so a
+bad setting fails before any work. :mod:`darla.runner` runs the cells (resumably, in parallel
+worker processes); :mod:`darla.results` turns their reports into tables.
 
 Two protocols, in both of which the vision models see frames of the ``train`` group only:
 
@@ -16,46 +16,37 @@ and are evaluated in their source domains and in the ``target`` group.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import multiprocessing
 import os
-import resource
-import shutil
-import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-from gymnasium.envs.registration import load_env_creator
-from matplotlib.figure import Figure
-from tqdm.auto import tqdm
-
 import envs
-from agents import check_algorithm, check_action_space
-from darla.version import __version__
+from agents import check_action_space, check_algorithm
+from darla.agent import AgentConfig, train_agent
+from darla.checkpoint import load_vision
+from darla.collect import CollectConfig, collect
 from darla.device import resolve_device
 from darla.errors import DarlaError, require_positive
-from darla.evaluate import REPORT_FILE, SOURCE, DomainResult, EvaluateConfig, draw_bars, format_ci, read_results
-from darla.figures import save_figure
+from darla.evaluate import REPORT_FILE, EvaluateConfig, evaluate
+from darla.figures import results_figure
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
-from darla.models import get_variant
-from darla.report import METRICS_FILE
+from darla.models import VisionConfig, get_variant, make_config
+from darla.inspect import METRICS_FILE, InspectConfig, inspect_model
+from darla.results import HEADLINE_SCORES, INVARIANCE_SCORES, TARGET, collect_results, read_scores, results_table, scores_table
+from darla.runner import Cell, cpu_seconds, finished_cells, run_cells
+from darla.train import TrainConfig, pretrain
+from darla.version import __version__
 
 RUN_FILE = "reproduce.json"
-CELLS_DIR = "cells"
 RESULTS_FILE = "results.json"
 TABLE_FILE = "results.md"
 FIGURE_FILE = "results.png"
 REPRESENTATIONS = ("ae", "dae", "vae", "beta_vae", "beta_vae_dae", "ada_gvae", "cycle_vae")
 BASELINES = ("pixels", "pixels_aug")
 PROTOCOLS = ("single", "multi")
-TARGET = "target"
 SMALL_TRUNK = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64}
 #: chosen by PPO's return in A_default on SeekAvoid2D at the quick budget, 2 seeds
 #: (benchmarks/tune_source.py, benchmarks/results/tune_source.json): 1,000 steps at the
@@ -102,7 +93,7 @@ class Budget:
         registered defaults and the budget's vision steps (chosen on source or train-group
         criteria only).
     :param collect: :class:`darla.collect.CollectConfig` fields of the frames (``policy``).
-    :param inspect: :class:`darla.report.InspectConfig` fields of each representation's
+    :param inspect: :class:`darla.inspect.InspectConfig` fields of each representation's
         disentanglement report (sample counts).
     """
 
@@ -197,30 +188,116 @@ class ReproduceConfig:
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One unit of work: ``kind`` with ``args`` writes ``output``, after the cells in ``needs``.
+class CollectJob:
+    """Collect the vision model's frames.
 
-    :param name: a path-like id, also the name of its log file.
-    :param kind: which runner does the work.
-    :param args: JSON-ready arguments of the runner.
-    :param output: the file a finished cell leaves in its folder (the folder holds nothing else
-        of another cell's).
-    :param needs: names of cells that must be done first.
-    :param resumable: whether the runner continues what an interrupted run left in the
-        output's folder; else that folder is emptied before the cell runs again.
+    :param args: the JSON it was planned from: :class:`~darla.collect.CollectConfig` fields and ``out``.
     """
 
-    name: str
-    kind: str
     args: dict[str, Any]
-    output: str
-    needs: tuple[str, ...] = ()
-    resumable: bool = True
+    config: CollectConfig
+    out: str
+
+    @classmethod
+    def plan(cls, args: dict[str, Any]) -> "CollectJob":
+        """The job for ``args``, its config checked now."""
+        fields = {k: v for k, v in args.items() if k != "out"}
+        return cls(args, CollectConfig(**{**fields, "domains": tuple(fields["domains"])}), args["out"])
+
+    def run(self) -> None:
+        """Collect the frames into ``out``."""
+        collect(self.config, self.out)
+
+
+@dataclass(frozen=True)
+class VisionJob:
+    """Pretrain one vision model (resuming an interrupted training).
+
+    :param args: the JSON it was planned from: ``variant``, ``model`` (config fields), ``lr``,
+        ``steps``, ``seed``, ``device``, ``data``, ``teacher`` (the DAE's folder or None) and ``out``.
+    """
+
+    args: dict[str, Any]
+    model: VisionConfig
+    train: TrainConfig
+
+    @classmethod
+    def plan(cls, args: dict[str, Any]) -> "VisionJob":
+        """The job for ``args``, its configs checked now."""
+        train = TrainConfig(steps=args["steps"], lr=args["lr"], seed=args["seed"], device=args["device"],
+                            checkpoint_every=max(1, args["steps"] // 4))
+        return cls(args, make_config(args["variant"], **args["model"]), train)
+
+    def run(self) -> None:
+        """Train into ``out``, through the teacher where there is one."""
+        teacher = load_vision(self.args["teacher"], device="cpu") if self.args["teacher"] else None
+        pretrain(self.model, self.train, self.args["data"], self.args["out"], resume=True, teacher=teacher)
+
+
+@dataclass(frozen=True)
+class AgentJob:
+    """Train one agent.
+
+    :param args: the JSON it was planned from: ``config`` (:class:`~darla.agent.AgentConfig` fields) and ``out``.
+    """
+
+    args: dict[str, Any]
+    config: AgentConfig
+
+    @classmethod
+    def plan(cls, args: dict[str, Any]) -> "AgentJob":
+        """The job for ``args``, its config checked now."""
+        return cls(args, AgentConfig(**args["config"]))
+
+    def run(self) -> None:
+        """Train the agent into ``out``."""
+        train_agent(self.config, self.args["out"])
+
+
+@dataclass(frozen=True)
+class InspectJob:
+    """Write one vision model's invariance and disentanglement report.
+
+    :param args: the JSON it was planned from: ``checkpoint``, ``out`` and ``config``
+        (:class:`~darla.inspect.InspectConfig` fields).
+    """
+
+    args: dict[str, Any]
+    config: InspectConfig
+
+    @classmethod
+    def plan(cls, args: dict[str, Any]) -> "InspectJob":
+        """The job for ``args``, its config checked now."""
+        return cls(args, InspectConfig(**args["config"]))
+
+    def run(self) -> None:
+        """Inspect the checkpoint into ``out``."""
+        inspect_model(self.args["checkpoint"], self.args["out"], self.config)
+
+
+@dataclass(frozen=True)
+class EvaluateJob:
+    """Evaluate one method's agents in their source and the target.
+
+    :param args: the JSON it was planned from: ``config`` (:class:`~darla.evaluate.EvaluateConfig` fields) and ``out``.
+    """
+
+    args: dict[str, Any]
+    config: EvaluateConfig
+
+    @classmethod
+    def plan(cls, args: dict[str, Any]) -> "EvaluateJob":
+        """The job for ``args``, its config checked now."""
+        return cls(args, EvaluateConfig(**args["config"]))
+
+    def run(self) -> None:
+        """Write the evaluation report into ``out``."""
+        evaluate(self.config, self.args["out"])
 
 
 def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
     """The domain groups of a ``darla/`` env, refusing one without DARLA's ``train`` and ``target``."""
-    groups = load_env_creator(gym.spec(env_id).entry_point).catalogue.groups
+    groups = envs.catalogue(env_id).groups
     if "train" not in groups or TARGET not in groups:
         raise DarlaError(f"{env_id} has no 'train' and 'target' domain groups to reproduce DARLA's protocol with")
     return groups
@@ -244,8 +321,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     frames = str(out / "frames")
     # a variant that learns from pairs gets each frame's state drawn in another train domain too
     pairs = int(any(get_variant(m).model.takes_pairs for m in cfg.methods if m in REPRESENTATIONS))
-    cells = [Cell("frames", "collect", {"env": cfg.env, "domains": ["train"], "frames": budget.frames, "seed": cfg.seed,
-                                        "out": frames, **budget.collect, **({"pairs": pairs} if pairs else {})},
+    cells = [Cell("frames", CollectJob.plan({"env": cfg.env, "domains": ["train"], "frames": budget.frames, "seed": cfg.seed,
+                                        "out": frames, **budget.collect, **({"pairs": pairs} if pairs else {})}),
                   str(out / "frames" / "manifest.json"))]
     vision = {}
     # beta_vae_dae learns through a DAE: the dae cell trains it, whether or not dae is compared
@@ -256,15 +333,15 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
         vision[rep] = str(folder)
         settings = dict(budget.vision.get(rep, {}))
         lr, steps = settings.pop("lr", None), settings.pop("steps", budget.vision_steps)
-        cells.append(Cell(f"vision/{rep}", "vision", {"variant": rep, "model": {**budget.model, **settings}, "lr": lr,
+        cells.append(Cell(f"vision/{rep}", VisionJob.plan({"variant": rep, "model": {**budget.model, **settings}, "lr": lr,
                                                       "steps": steps, "seed": cfg.seed, "device": cfg.device,
-                                                      "data": frames, "teacher": teacher, "out": str(folder)},
+                                                      "data": frames, "teacher": teacher, "out": str(folder)}),
                           str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
         if rep in cfg.methods:
             report = out / "inspect" / rep
-            cells.append(Cell(f"inspect/{rep}", "inspect", {"checkpoint": str(folder), "out": str(report),
+            cells.append(Cell(f"inspect/{rep}", InspectJob.plan({"checkpoint": str(folder), "out": str(report),
                                                             "config": {"env": cfg.env, "seed": cfg.seed, "device": cfg.device,
-                                                                       "general": general(rep), **budget.inspect}},
+                                                                       "general": general(rep), **budget.inspect}}),
                               str(report / METRICS_FILE), (f"vision/{rep}",), resumable=False))
     for protocol in cfg.protocols:
         domains = source_domains(cfg.env, protocol)
@@ -278,266 +355,15 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                          "eval_freq": max(1, budget.agent_steps // 2), "eval_episodes": 5,
                          "checkpoint_freq": budget.agent_steps,
                          **({"mode": "latent", "vision": vision[method], "general": general(method)} if method in vision else {"mode": method})}
-                cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", "agent", {"config": agent, "out": str(folder)},
+                cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", AgentJob.plan({"config": agent, "out": str(folder)}),
                                   str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), resumable=False))
             evaluation = out / "eval" / protocol / method
-            cells.append(Cell(f"eval/{protocol}/{method}", "evaluate",
+            cells.append(Cell(f"eval/{protocol}/{method}", EvaluateJob.plan(
                               {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
-                                          "seed": cfg.seed + 1000, "device": cfg.device}, "out": str(evaluation)},
+                                          "seed": cfg.seed + 1000, "device": cfg.device}, "out": str(evaluation)}),
                               str(evaluation / REPORT_FILE), tuple(f"agents/{protocol}/{method}/seed{k}" for k in range(budget.seeds)),
                               resumable=False))
     return cells
-
-
-def run_cell(cell: Cell) -> None:
-    """Do one cell's work in this process."""
-    if not cell.resumable:
-        shutil.rmtree(Path(cell.output).parent, ignore_errors=True)
-    if cell.kind == "collect":
-        from darla.collect import CollectConfig, collect
-
-        a = dict(cell.args)
-        out = a.pop("out")
-        collect(CollectConfig(**{**a, "domains": tuple(a["domains"])}), out)
-    elif cell.kind == "vision":
-        from darla.checkpoint import load_vision
-        from darla.models import make_config
-        from darla.train import TrainConfig, pretrain
-
-        a = cell.args
-        teacher = load_vision(a["teacher"], device="cpu") if a["teacher"] else None
-        train = TrainConfig(steps=a["steps"], lr=a["lr"], seed=a["seed"], device=a["device"],
-                            checkpoint_every=max(1, a["steps"] // 4))
-        pretrain(make_config(a["variant"], **a["model"]), train, a["data"], a["out"], resume=True, teacher=teacher)
-    elif cell.kind == "agent":
-        from darla.agent import AgentConfig, train_agent
-
-        train_agent(AgentConfig(**cell.args["config"]), cell.args["out"])
-    elif cell.kind == "inspect":
-        from darla.report import InspectConfig, inspect_model
-
-        inspect_model(cell.args["checkpoint"], cell.args["out"], InspectConfig(**cell.args["config"]))
-    elif cell.kind == "evaluate":
-        from darla.evaluate import evaluate
-
-        evaluate(EvaluateConfig(**cell.args["config"]), cell.args["out"])
-    else:
-        raise DarlaError(f"unknown cell kind {cell.kind!r}")
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _run_logged(cell: Cell, log: str) -> float:
-    """Run a cell with its output in its log file (workers share one terminal); returns seconds."""
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-        run_cell(cell)
-    return time.perf_counter() - start
-
-
-@contextlib.contextmanager
-def _runner(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    if workers == 1:
-        yield None
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(threads,))
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _record_path(out: Path, cell: Cell) -> Path:
-    return out / CELLS_DIR / f"{cell.name}.json"
-
-
-def finished_cells(cells: list[Cell], out: Path) -> dict[str, float]:
-    """Seconds each finished cell took, for the cells still valid: recorded as finished, output
-    present, and finished after every cell it needs (else a needed cell was redone since)."""
-    finished: dict[str, float] = {}
-    when: dict[str, float] = {}
-    for cell in cells:  # planned in dependency order
-        path = _record_path(out, cell)
-        if not path.is_file() or not Path(cell.output).exists():
-            continue
-        try:
-            record = json.loads(path.read_text())
-            record["seconds"], record["finished"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a damaged record: run the cell again
-        # a cell planned with other arguments (the frames gained pairs, an evaluation more seeds) is redone;
-        # records written before cells kept their arguments are taken as they are
-        if record.get("args", _portable_args(cell, out)) != _portable_args(cell, out):
-            continue
-        if all(n in finished and when[n] <= record["finished"] for n in cell.needs):
-            finished[cell.name], when[cell.name] = record["seconds"], record["finished"]
-    return finished
-
-
-def _portable_args(cell: Cell, out: Path) -> Any:
-    """The cell's arguments as JSON, with the run folder's path written ``{out}`` so a moved run still matches."""
-    return json.loads(json.dumps(cell.args).replace(json.dumps(str(out))[1:-1], "{out}"))
-
-
-def _finish(out: Path, cell: Cell, seconds: float) -> None:
-    write_json_atomic(_record_path(out, cell), {"seconds": seconds, "finished": time.time(), "args": _portable_args(cell, out)})
-
-
-def chain_lengths(cells: list[Cell]) -> dict[str, int]:
-    """Per cell, the number of cells on the longest chain that starts at it (itself included)."""
-    waiting: dict[str, list[str]] = {c.name: [] for c in cells}
-    for cell in cells:
-        for need in cell.needs:
-            waiting.setdefault(need, []).append(cell.name)
-    length: dict[str, int] = {}
-    for cell in reversed(cells):  # planned in dependency order: whatever waits on a cell comes after it
-        length[cell.name] = 1 + max((length[w] for w in waiting[cell.name]), default=0)
-    return length
-
-
-def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
-    """Run every cell not finished, each once its needs are; returns seconds per cell run."""
-    finished = finished_cells(cells, out)
-    done = set(finished)
-    todo = [c for c in cells if c.name not in done]
-    for cell in todo:
-        record = _record_path(out, cell)
-        if record.is_file():
-            # finished once but stale (output gone, or built on a cell redone since): start it afresh
-            record.unlink()
-            shutil.rmtree(Path(cell.output).parent, ignore_errors=True)
-    seconds: dict[str, float] = {}
-    chain = chain_lengths(cells)
-    bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
-    with _runner(workers) as pool:
-        running: dict[Future[float], Cell] = {}
-        while todo or running:
-            # the cell with the longest chain of cells waiting on it first, so no worker idles at the end
-            ready = sorted((c for c in todo if set(c.needs) <= done), key=lambda c: -chain[c.name])
-            for cell in ready[: max(0, workers - len(running))]:
-                todo.remove(cell)
-                bar.set_postfix_str(cell.name)
-                if pool is None:
-                    start = time.perf_counter()
-                    run_cell(cell)
-                    seconds[cell.name] = time.perf_counter() - start
-                    _finish(out, cell, seconds[cell.name])
-                    done.add(cell.name)
-                    bar.update()
-                else:
-                    running[pool.submit(_run_logged, cell, str(out / "logs" / f"{cell.name}.log"))] = cell
-            if running:
-                completed, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in completed:
-                    cell = running.pop(future)
-                    try:
-                        seconds[cell.name] = future.result()
-                    except Exception as exc:
-                        log = out / "logs" / f"{cell.name}.log"
-                        print(f"darla: cell {cell.name} failed; waiting for the {len(running)} running cell(s) to finish",
-                              file=sys.stderr)
-                        raise DarlaError(f"cell {cell.name} failed ({type(exc).__name__}: {exc}); see {log}, fix it and rerun") from None
-                    _finish(out, cell, seconds[cell.name])
-                    done.add(cell.name)
-                    bar.update()
-            elif todo and not ready:
-                raise DarlaError(f"cells {[c.name for c in todo]} wait on cells that never ran")
-    bar.close()
-    return seconds
-
-
-def cpu_seconds() -> float:
-    """User and system CPU seconds of this process and of its children that have ended (the workers, once
-    the pool is shut down)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def collect_results(cfg: ReproduceConfig, out: Path) -> dict[str, dict[str, list[DomainResult]]]:
-    """Per protocol and method, the source and target results of the evaluation cells."""
-    return {p: {m: read_results(out / "eval" / p / m / REPORT_FILE) for m in cfg.methods} for p in cfg.protocols}
-
-
-def _score(values: dict[str, float] | None, key: str) -> str:
-    return f"{values[key]:.3f}" if values is not None and key in values else "-"
-
-
-def results_table(results: dict[str, dict[str, list[DomainResult]]], scores: dict[str, dict[str, float]] | None = None) -> str:
-    """Markdown: per protocol and method, source and target mean return, the transfer ratio, and
-    beside it the representation's same-state retrieval between source and target ("-" for a
-    method without a report)."""
-    scores = scores or {}
-    lines = ["| protocol | method | source return [95% CI] | target return [95% CI] | transfer ratio [95% CI] | "
-             "same-state retrieval (source~target) | CIs resample |",
-             "|---|---|---|---|---|---|---|"]
-    for protocol, methods in results.items():
-        for method, rows in methods.items():
-            by = {r.domain: r for r in rows}
-            src, tgt = by[SOURCE], by[TARGET]
-            lines.append(f"| {protocol} | {method} | {format_ci(src.mean, src.mean_ci)} | {format_ci(tgt.mean, tgt.mean_ci)} | "
-                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} | {_score(scores.get(method), 'same_state_retrieval')} | {tgt.unit} |")
-    return "\n".join(lines) + "\n"
-
-
-#: the report's scores shown beside the transfer ratios, with their column names
-HEADLINE_SCORES = {"beta_vae": "BetaVAE", "factor_vae": "FactorVAE", "mig": "MIG", "dci_disentanglement": "DCI D",
-                   "sap": "SAP", "discriminator_loss": "discr. loss"}
-#: the same-state invariance scores, train-group pairs (a setting may be chosen by these) and
-#: source-target (what transfer meets), with their column names
-INVARIANCE_SCORES = {"train_same_state_retrieval": "retrieval (train pairs)", "same_state_retrieval": "retrieval (source~target)",
-                     "train_probe_transfer_r2": "probe R² (train pairs)", "probe_transfer_r2": "probe R² (source~target)",
-                     "domain_leak": "leak (source~target)"}
-
-
-def read_scores(out: Path, cfg: ReproduceConfig) -> dict[str, dict[str, float]]:
-    """Each compared representation's disentanglement scores, from its inspect report."""
-    scores = {}
-    for rep in (m for m in cfg.methods if m in REPRESENTATIONS):
-        path = out / "inspect" / rep / METRICS_FILE
-        try:
-            scores[rep] = json.loads(path.read_text())["scores"]
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DarlaError(f"{path} is not a readable inspect report ({exc}); delete {path.parent} and rerun") from None
-    return scores
-
-
-def scores_table(scores: dict[str, dict[str, float]], results: dict[str, dict[str, list[DomainResult]]],
-                 columns: dict[str, str]) -> str:
-    """Markdown: each representation's scores named in ``columns`` beside its transfer ratio per protocol.
-
-    :param scores: representation -> its inspect report's scores.
-    :param results: the evaluations, per protocol and method.
-    :param columns: score key -> column name (:data:`HEADLINE_SCORES`, :data:`INVARIANCE_SCORES`).
-    """
-    protocols = list(results)
-    lines = ["| representation | " + " | ".join(columns.values()) + " | " +
-             " | ".join(f"transfer ratio ({p})" for p in protocols) + " |",
-             "|---|" + "---|" * (len(columns) + len(protocols))]
-    for rep, values in scores.items():
-        ratios = []
-        for p in protocols:
-            target = next(r for r in results[p][rep] if r.domain == TARGET)
-            ratios.append(format_ci(target.ratio, target.ratio_ci))
-        lines.append(f"| {rep} | " + " | ".join(_score(values, k) for k in columns) + " | " + " | ".join(ratios) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def results_figure(results: dict[str, dict[str, list[DomainResult]]], path: Path, title: str) -> Path:
-    """One panel per protocol: source and target mean return per method, with 95% CIs."""
-    fig = Figure(figsize=(9.0, 3.4 * len(results)), layout="constrained")
-    axes = fig.subplots(len(results), 1, squeeze=False)[:, 0]
-    for ax, (protocol, methods) in zip(axes, results.items()):
-        series = {role: {m: next(r for r in rows if r.domain == role) for m, rows in methods.items()} for role in (SOURCE, TARGET)}
-        draw_bars(ax, series)
-        ax.set_title(f"{protocol}: trained in the source, evaluated zero-shot in the target", fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    return save_figure(fig, path)
 
 
 def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
@@ -565,8 +391,8 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     start, cpu_start = time.perf_counter(), cpu_seconds()
     seconds = run_cells(cells, out, cfg.workers)
     wall = time.perf_counter() - start
-    results = collect_results(cfg, out)
-    scores = read_scores(out, cfg)
+    results = collect_results(out, cfg.protocols, cfg.methods)
+    scores = read_scores(out, tuple(m for m in cfg.methods if m in REPRESENTATIONS))
     report = {
         **record,
         "wall_seconds_this_run": wall,

@@ -13,7 +13,7 @@ from conftest import SMALL
 from darla.checkpoint import save_vision
 from darla.cli import main
 from darla.models import build_model, make_config
-from darla.report import HEADLINES, InspectConfig, inspect_model
+from darla.inspect import HEADLINES, InspectConfig, inspect_model
 
 # a few samples of everything: the test is about the artefacts, not the numbers
 TINY = ["--num-train", "40", "--num-eval", "20", "--batch-size", "8", "--num-variance-estimate", "100",

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import darla.reproduce as reproduce_module
+import darla.runner as runner_module
 from darla.cli import main
 from darla.errors import DarlaError
 from darla.models import get_variant
-from darla.reproduce import REPRESENTATIONS, SHORT_TRAINING, Cell, ReproduceConfig, finished_cells, plan_cells, reproduce, run_cells
+from darla.reproduce import REPRESENTATIONS, SHORT_TRAINING, AgentJob, CollectJob, EvaluateJob, InspectJob, ReproduceConfig, plan_cells, reproduce
+from darla.runner import Cell, chain_lengths, finished_cells, run_cells
 from test_cli import assert_one_line_error
 
 
@@ -68,21 +69,21 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae", "pixels"), device="cpu")
     out = tmp_path / "run"
-    real = reproduce_module.run_cell
+    real = runner_module.run_cell
 
     def interrupted(cell):
         if cell.name == "eval/single/pixels":
             raise KeyboardInterrupt
         real(cell)
 
-    monkeypatch.setattr(reproduce_module, "run_cell", interrupted)
+    monkeypatch.setattr(runner_module, "run_cell", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce(cfg, out)
     assert not (out / "results.json").exists()
     kept = {p: p.stat().st_mtime_ns for p in [out / "vision" / "vae" / "model.safetensors",
                                              out / "agents" / "single" / "vae" / "seed0" / "model.zip",
                                              out / "eval" / "single" / "vae" / "evaluation.json"]}
-    monkeypatch.setattr(reproduce_module, "run_cell", real)
+    monkeypatch.setattr(runner_module, "run_cell", real)
     report = reproduce(cfg, out)
     assert set(report["cell_seconds_this_run"]) == {"eval/single/pixels"}, report["cell_seconds_this_run"]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
@@ -101,7 +102,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
 
 def test_cells_with_the_longest_chain_behind_them_run_first(tmp_path: Path) -> None:
     cells = plan_cells(ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae", "pixels"), device="cpu"), tmp_path)
-    chain = reproduce_module.chain_lengths(cells)
+    chain = chain_lengths(cells)
     # frames -> vision -> agent -> evaluation; the inspect report ends its own chain
     assert chain["frames"] == 4 and chain["vision/vae"] == 3 and chain["eval/single/vae"] == 1
     assert chain["agents/single/pixels/seed0"] == 2
@@ -111,11 +112,11 @@ def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_tar
     cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick"), tmp_path)}
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae")
     assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0" and cells["frames"].args["domains"] == ["train"]
-    assert sum(c.kind == "agent" for c in cells.values()) == 2 * 9 * 3
+    assert sum(isinstance(c.job, AgentJob) for c in cells.values()) == 2 * 9 * 3
     # covering frames, with pairs for ada_gvae; no other method's agent sees a part of its code
     assert cells["frames"].args["policy"] == "resets" and cells["frames"].args["pairs"] == 1
     assert [m for m in REPRESENTATIONS if cells[f"agents/single/{m}/seed0"].args["config"]["general"]] == ["ada_gvae", "cycle_vae"]
-    assert {c.args["config"]["domains"][0] for c in cells.values() if c.kind == "evaluate"} == {"target"}
+    assert {c.args["config"]["domains"][0] for c in cells.values() if isinstance(c.job, EvaluateJob)} == {"target"}
     assert all(f"vision/{r}" in cells and cells[f"inspect/{r}"].needs == (f"vision/{r}",) for r in REPRESENTATIONS)
     # a method list without dae still trains the DAE that beta_vae_dae learns through, but does not report on it
     planned = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick", methods=("beta_vae_dae",)), tmp_path)}
@@ -151,10 +152,11 @@ def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_a_failing_cell_in_a_worker_is_named_with_its_log(tmp_path: Path) -> None:
-    cells = [Cell("ok", "collect", {"env": "darla/SeekAvoid2D-v0", "domains": ["train"], "frames": 50, "seed": 0,
-                                   "out": str(tmp_path / "frames")}, str(tmp_path / "frames" / "manifest.json")),
-             Cell("bad", "teleport", {}, str(tmp_path / "never"), ("ok",))]
-    with pytest.raises(DarlaError, match=r"cell bad failed \(DarlaError: unknown cell kind 'teleport'\); see .*bad\.log"):
+    cells = [Cell("ok", CollectJob.plan({"env": "darla/SeekAvoid2D-v0", "domains": ["train"], "frames": 50, "seed": 0,
+                                         "out": str(tmp_path / "frames")}), str(tmp_path / "frames" / "manifest.json")),
+             Cell("bad", InspectJob.plan({"checkpoint": str(tmp_path / "no_model"), "out": str(tmp_path / "never"), "config": {}}),
+                  str(tmp_path / "never" / "metrics.json"), ("ok",))]
+    with pytest.raises(DarlaError, match=r"cell bad failed \(DarlaError: .*no_model.*\); see .*bad\.log"):
         run_cells(cells, tmp_path, workers=2)
     # the cell that worked in the other process is recorded as finished
     assert set(finished_cells(cells, tmp_path)) == {"ok"}

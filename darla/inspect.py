@@ -15,17 +15,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
+import gymnasium as gym
 import numpy as np
 import torch
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import mutual_info_score
 from tqdm.auto import tqdm
 
-from darla.version import __version__
+import envs
 from darla.checkpoint import load_vision
 from darla.errors import DarlaError, require_positive
-from darla.figures import leak_bars, reconstruction_grid, save_figure, traversal_grid, vector_term_bars
+from darla.figures import latent_histograms, leak_bars, metric_bars, reconstruction_grid, traversal_grid, vector_term_bars
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.metrics import METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
 from darla.metrics.discriminator import discriminator_score, frame_features
@@ -33,6 +34,8 @@ from darla.metrics.invariance import InvarianceConfig, invariance_pairs, invaria
 from darla.metrics.scores import Represent
 from darla.models import VisionModel, frames_to_tensor
 from darla.models.base import check_general
+from darla.version import __version__
+from darla.wrappers import FrameEncoder
 
 RUN_FILE = "inspect.json"
 METRICS_FILE = "metrics.json"
@@ -50,6 +53,8 @@ HEADLINES = {
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: frames per call of the encoder: bounds the float copy of a batch in memory
 ENCODE_BATCH = 512
+#: the stages the progress bar counts
+STAGES = ("figures", *METRICS, "discriminator", "invariance")
 
 
 @dataclass
@@ -63,7 +68,7 @@ class InspectConfig:
     :param domains: presets, groups or JSON domain files; empty means the env's ``train``
         and ``target`` groups, or all its presets when it has no such groups.
     :param factors: factors to score, by name (``domain`` included); empty means the env's
-        defaults (see :data:`darla.metrics.ground_truth.DEFAULT_FACTORS`).
+        defaults (its ``default_factors``).
     :param seed: seed of every sample drawn.
     :param device: ``auto``, ``cpu`` or ``cuda``.
     :param num_train: training points (BetaVAE, FactorVAE) or samples (MIG, DCI, SAP).
@@ -120,70 +125,25 @@ def default_domains(env_id: str) -> tuple[str, ...]:
 
     :param env_id: a ``darla/`` env id.
     """
-    import envs
-
-    catalogue = envs.make(env_id).unwrapped.catalogue
+    catalogue = envs.catalogue(env_id)
     groups = tuple(g for g in ("train", "target") if g in catalogue.groups)
     return groups or tuple(catalogue.presets)
 
 
 def encoder(model: VisionModel, general: bool = False) -> Represent:
-    """The model's deterministic code as a representation function on uint8 frames.
+    """The model's code as a representation function on uint8 frames: the agents' encoder
+    (:class:`~darla.wrappers.FrameEncoder`) in float32, in batches.
 
     :param model: the vision model.
     :param general: only its domain-general latents (what an agent with ``general=True`` sees).
     """
+    shape = (model.config.image_size, model.config.image_size, model.config.channels)
+    encode = FrameEncoder(model, gym.spaces.Box(0, 255, shape, np.uint8), general=general, precision="fp32")
 
     def represent(frames: np.ndarray) -> np.ndarray:
-        return np.concatenate([model.embed(frames[i : i + ENCODE_BATCH], general).cpu().numpy()
-                               for i in range(0, len(frames), ENCODE_BATCH)])
+        return np.concatenate([encode(frames[i : i + ENCODE_BATCH]) for i in range(0, len(frames), ENCODE_BATCH)])
 
     return represent
-
-
-def metric_bars(scores: dict[str, float], path: Path) -> Path:
-    """The headline metrics as bars on [0, 1], and the discriminator's loss against chance."""
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=[4, 1])
-    names = [n for n in HEADLINES if n in scores]
-    left.barh(names[::-1], [scores[n] for n in names[::-1]], color="tab:blue")
-    left.set_xlim(0, 1)
-    left.set_title("disentanglement metrics (higher is better)", fontsize=10)
-    right.bar(["held-out\nBCE"], [scores["discriminator_loss"]], color="tab:orange")
-    right.axhline(scores["discriminator_chance"], color="k", ls="--", lw=1, label="chance (ln 2)")
-    right.set_ylim(0, 0.75)
-    right.legend(fontsize=7, loc="lower right")
-    right.set_title("discriminator\n(lower is better)", fontsize=10)
-    return save_figure(fig, path)
-
-
-def latent_histograms(codes: dict[str, np.ndarray], latents: list[int], info: np.ndarray, names: tuple[str, ...], path: Path) -> Path:
-    """Per latent, a histogram of its value in each domain, titled with the factor it says most about.
-
-    :param codes: domain name -> codes (N, D) of that domain's frames.
-    :param latents: the latents to draw.
-    :param info: normalised mutual information (D, K) between latents and factors.
-    :param names: the factor names.
-    :param path: the PNG to write.
-    """
-    cols = min(4, len(latents))
-    rows = -(-len(latents) // cols)
-    fig = Figure(figsize=(3.0 * cols, 2.2 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, d in zip(axes, latents):
-        values = np.concatenate([c[:, d] for c in codes.values()])
-        edges = np.histogram_bin_edges(values, 30)
-        for name, c in codes.items():
-            ax.hist(c[:, d], bins=edges, histtype="step", label=name)
-        best = int(info[d].argmax())
-        ax.set_title(f"z{d}: most about {names[best]} ({info[d, best]:.2f})", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(MaxNLocator(4))
-    for ax in axes[len(latents) :]:
-        ax.set_axis_off()
-    axes[0].legend(fontsize=7)
-    fig.suptitle("active latents: value per domain (title: factor with the highest MI / entropy)", fontsize=10)
-    return save_figure(fig, path)
 
 
 def figure_name(kind: str, domain: str, index: int) -> str:
@@ -196,17 +156,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig | None = None) -> Path:
-    """Write the inspection report of ``checkpoint`` into the empty or new folder ``out``.
-
-    :param checkpoint: a vision checkpoint folder.
-    :param out: the report folder; a folder that already holds files is refused.
-    :param config: what to inspect on; defaults to :class:`InspectConfig`'s.
-    :return: ``out``.
-    """
-    config = config or InspectConfig()
-    out = Path(out)
-    start = time.perf_counter()
+def _open(checkpoint: str | Path, config: InspectConfig) -> tuple[VisionModel, EnvGroundTruth, tuple[str, ...]]:
+    """The model, the ground truth and the domain specs, checked against each other before anything is written."""
     model = load_vision(checkpoint, config.device)
     if config.general:
         check_general(model.config)
@@ -216,23 +167,19 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     frame = ground_truth.frames_in_domain(0, 1, np.random.default_rng(0))[0]
     expected = (model.config.image_size, model.config.image_size, model.config.channels)
     if frame.shape != expected:
+        ground_truth.close()
         raise DarlaError(f"{config.env} draws {frame.shape} frames but the model takes {expected}: inspect it on the env it was trained on")
-    record = {"checkpoint": str(Path(checkpoint).resolve()), "config": {**dataclasses.asdict(config), "domains": list(domains)}}
-    claim_run_folder(out, RUN_FILE, record, resume=False, resumable=False)
-    represent = encoder(model, config.general)
-    rng = np.random.default_rng(config.seed)
-    stages = ["figures", *METRICS, "discriminator", "invariance"]
-    bar = tqdm(total=len(stages), desc="inspect", unit="stage")
-    notes: list[str] = []
-    names = [d.name for d in ground_truth.domains]
+    return model, ground_truth, domains
 
-    bar.set_postfix_str("figures")
-    frames = {n: ground_truth.frames_in_domain(i, config.frames_per_domain, rng) for i, n in enumerate(names)}
-    codes = {n: represent(f) for n, f in frames.items()}
+
+def _model_figures(model: VisionModel, frames: dict[str, np.ndarray], out: Path) -> tuple[dict[str, str], list[str]]:
+    """Reconstructions per domain, traversals and each per-latent loss term: file -> caption, and notes."""
+    names = list(frames)
     every = np.concatenate(list(frames.values()))
     x = frames_to_tensor(every, model.device)
     files = {n: figure_name("reconstructions", n, i) for i, n in enumerate(names)}
     figures = {files[n]: f"reconstructions in {n}" for n in names}
+    notes = []
     with torch.no_grad():
         for n in names:
             reconstruction_grid(model, frames_to_tensor(frames[n][:8], model.device), out / files[n])
@@ -244,59 +191,37 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
         figures[f"{term}.png"] = f"{term}: per latent, mean over {len(every)} frames"
     if "kl_per_dim" not in vector_terms:
         notes.append(f"No KL per latent: a `{model.config.variant}` has no posterior, so that figure is left out.")
-    bar.update()
+    return figures, notes
 
+
+def _scores(represent: Represent, ground_truth: EnvGroundTruth, config: InspectConfig, rng: np.random.Generator,
+            bar: Any) -> tuple[dict[str, float], dict[str, Any], np.ndarray]:
+    """Every metric, the discriminator and the invariance scores; and each latent's information about
+    each factor over the factor's entropy (D, K)."""
     scores: dict[str, float] = {}
     for name in METRICS:
         bar.set_postfix_str(name)
         scores.update(compute_metric(name, represent, ground_truth, rng, config.metric_config()))
         bar.update()
-
     bar.set_postfix_str("discriminator")
     sample, factor_codes = ground_truth.sample(config.discriminator_samples, rng)
     sample_codes = represent(sample)
     scores.update(discriminator_score(frame_features(sample), sample_codes, rng, epochs=config.discriminator_epochs))
     bar.update()
-
     bar.set_postfix_str("invariance")
     invariance = invariance_scores(represent, ground_truth, InvarianceConfig(config.invariance_states), rng)
     scores.update(invariance["summary"])
-    leak_bars(invariance["pairs"], out / "domain_leak.png")
-    figures["domain_leak.png"] = "same-state invariance: each latent's domain leak per pair of domains"
     bar.update()
-    bar.close()
-    ground_truth.close()
-
     entropies = np.array([mutual_info_score(f, f) for f in factor_codes.T])
     info = mutual_information(sample_codes, factor_codes, config.bins) / np.maximum(entropies, 1e-12)
-    active = np.flatnonzero(active_dimensions(np.concatenate(list(codes.values())).var(axis=0)))
-    metric_bars(scores, out / "metrics.png")
-    figures["metrics.png"] = "every metric"
-    if len(active):
-        latent_histograms(codes, active.tolist(), info, ground_truth.factor_names, out / "latents_by_domain.png")
-        figures["latents_by_domain.png"] = "active latents: histogram of each one's value per domain"
-    else:
-        notes.append("No latent varies over these frames, so there are no per-latent histograms.")
-    seconds = time.perf_counter() - start
+    return scores, invariance, info
 
-    write_json_atomic(
-        out / METRICS_FILE,
-        {
-            "darla_version": __version__,
-            "checkpoint": record["checkpoint"],
-            "variant": model.config.variant,
-            "env": config.env,
-            "domains": names,
-            "factors": list(ground_truth.factor_names),
-            "factor_sizes": list(ground_truth.factor_sizes),
-            "scores": scores,
-            "invariance": invariance,
-            "active_latents": active.tolist(),
-            "latent_factor_information": {f"z{d}": dict(zip(ground_truth.factor_names, info[d].round(4).tolist())) for d in range(len(info))},
-            "settings": record["config"],
-            "seconds": round(seconds, 1),
-        },
-    )
+
+def _index(checkpoint: str | Path, model: VisionModel, config: InspectConfig, ground_truth: EnvGroundTruth,
+           domains: tuple[str, ...], scores: dict[str, float], invariance: dict[str, Any], info: np.ndarray,
+           active: np.ndarray, figures: dict[str, str], notes: list[str], seconds: float) -> str:
+    """The report's ``index.md``."""
+    names = [d.name for d in ground_truth.domains]
     lines = [
         f"# What `{Path(checkpoint).name}` learned",
         "",
@@ -333,6 +258,66 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
         *(f"**{caption}**\n\n![{caption}]({name})\n" for name, caption in figures.items()),
         *notes,
     ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig | None = None) -> Path:
+    """Write the inspection report of ``checkpoint`` into the empty or new folder ``out``.
+
+    :param checkpoint: a vision checkpoint folder.
+    :param out: the report folder; a folder that already holds files is refused.
+    :param config: what to inspect on; defaults to :class:`InspectConfig`'s.
+    :return: ``out``.
+    """
+    config = config or InspectConfig()
+    out = Path(out)
+    start = time.perf_counter()
+    model, ground_truth, domains = _open(checkpoint, config)
+    record = {"checkpoint": str(Path(checkpoint).resolve()), "config": {**dataclasses.asdict(config), "domains": list(domains)}}
+    try:
+        claim_run_folder(out, RUN_FILE, record, resume=False, resumable=False)
+        represent = encoder(model, config.general)
+        rng = np.random.default_rng(config.seed)
+        bar = tqdm(total=len(STAGES), desc="inspect", unit="stage")
+        names = [d.name for d in ground_truth.domains]
+        bar.set_postfix_str("figures")
+        frames = {n: ground_truth.frames_in_domain(i, config.frames_per_domain, rng) for i, n in enumerate(names)}
+        codes = {n: represent(f) for n, f in frames.items()}
+        figures, notes = _model_figures(model, frames, out)
+        bar.update()
+        scores, invariance, info = _scores(represent, ground_truth, config, rng, bar)
+        bar.close()
+    finally:
+        ground_truth.close()
+    leak_bars(invariance["pairs"], out / "domain_leak.png")
+    figures["domain_leak.png"] = "same-state invariance: each latent's domain leak per pair of domains"
+    active = np.flatnonzero(active_dimensions(np.concatenate(list(codes.values())).var(axis=0)))
+    metric_bars(scores, {k: k for k in HEADLINES}, out / "metrics.png")
+    figures["metrics.png"] = "every metric"
+    if len(active):
+        latent_histograms(codes, active.tolist(), info, ground_truth.factor_names, out / "latents_by_domain.png")
+        figures["latents_by_domain.png"] = "active latents: histogram of each one's value per domain"
+    else:
+        notes.append("No latent varies over these frames, so there are no per-latent histograms.")
+    seconds = time.perf_counter() - start
+    write_json_atomic(
+        out / METRICS_FILE,
+        {
+            "darla_version": __version__,
+            "checkpoint": record["checkpoint"],
+            "variant": model.config.variant,
+            "env": config.env,
+            "domains": names,
+            "factors": list(ground_truth.factor_names),
+            "factor_sizes": list(ground_truth.factor_sizes),
+            "scores": scores,
+            "invariance": invariance,
+            "active_latents": active.tolist(),
+            "latent_factor_information": {f"z{d}": dict(zip(ground_truth.factor_names, info[d].round(4).tolist())) for d in range(len(info))},
+            "settings": record["config"],
+            "seconds": round(seconds, 1),
+        },
+    )
     with atomic_path(out / "index.md") as tmp:
-        tmp.write_text("\n".join(lines).rstrip() + "\n")
+        tmp.write_text(_index(checkpoint, model, config, ground_truth, domains, scores, invariance, info, active, figures, notes, seconds))
     return out

@@ -1,0 +1,217 @@
+"""Resumable cells of work, run in dependency order by a pool of worker processes.
+
+A cell is one job that writes one folder. When it finishes, a record under ``out/cells/`` keeps
+how long it took, when it finished and the arguments it was planned with; a rerun skips it
+while that record, its output and the cells it needs are all still valid, so an interrupted run
+continues where it stopped. The runner knows nothing of what the jobs do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm.auto import tqdm
+
+from darla.errors import DarlaError
+from darla.files import write_json_atomic
+
+CELLS_DIR = "cells"
+LOGS_DIR = "logs"
+
+
+class Job(Protocol):
+    """What a cell does. ``args`` is the JSON it was planned from (kept in the cell's record, so a
+    cell planned otherwise later is redone); ``run`` does the work in this process."""
+
+    @property
+    def args(self) -> dict[str, Any]: ...
+
+    def run(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: ``job`` writes ``output``, after the cells in ``needs``.
+
+    :param name: a path-like id, also the name of its log file and record.
+    :param job: the work, with its configs already built (a bad setting fails at planning).
+    :param output: the file a finished cell leaves in its folder (the folder holds nothing else
+        of another cell's).
+    :param needs: names of cells that must be done first.
+    :param resumable: whether the job continues what an interrupted run left in the output's
+        folder; else that folder is emptied before the cell runs again.
+    """
+
+    name: str
+    job: Job
+    output: str
+    needs: tuple[str, ...] = ()
+    resumable: bool = True
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The job's arguments, as planned."""
+        return self.job.args
+
+
+def run_cell(cell: Cell) -> None:
+    """Do one cell's work in this process."""
+    if not cell.resumable:
+        shutil.rmtree(Path(cell.output).parent, ignore_errors=True)
+    cell.job.run()
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_logged(cell: Cell, log: str) -> float:
+    """Run a cell with its output in its log file (workers share one terminal); returns seconds."""
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        run_cell(cell)
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    if workers == 1:
+        yield None
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(threads,))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _record_path(out: Path, cell: Cell) -> Path:
+    return out / CELLS_DIR / f"{cell.name}.json"
+
+
+def _portable_args(cell: Cell, out: Path) -> Any:
+    """The cell's arguments as JSON, with the run folder's path written ``{out}`` so a moved run still matches."""
+    return json.loads(json.dumps(cell.args).replace(json.dumps(str(out))[1:-1], "{out}"))
+
+
+def finished_cells(cells: list[Cell], out: Path) -> dict[str, float]:
+    """Seconds each finished cell took, for the cells still valid: recorded as finished with the
+    arguments planned now, output present, and finished after every cell it needs (else a needed
+    cell was redone since).
+
+    :param cells: every cell, in dependency order.
+    :param out: the run folder.
+    """
+    finished: dict[str, float] = {}
+    when: dict[str, float] = {}
+    for cell in cells:
+        path = _record_path(out, cell)
+        if not path.is_file() or not Path(cell.output).exists():
+            continue
+        try:
+            record = json.loads(path.read_text())
+            record["seconds"], record["finished"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a damaged record: run the cell again
+        # a cell planned with other arguments (the frames gained pairs, an evaluation more seeds) is redone;
+        # records written before cells kept their arguments are taken as they are
+        if record.get("args", _portable_args(cell, out)) != _portable_args(cell, out):
+            continue
+        if all(n in finished and when[n] <= record["finished"] for n in cell.needs):
+            finished[cell.name], when[cell.name] = record["seconds"], record["finished"]
+    return finished
+
+
+def _finish(out: Path, cell: Cell, seconds: float) -> None:
+    write_json_atomic(_record_path(out, cell), {"seconds": seconds, "finished": time.time(), "args": _portable_args(cell, out)})
+
+
+def chain_lengths(cells: list[Cell]) -> dict[str, int]:
+    """Per cell, the number of cells on the longest chain that starts at it (itself included)."""
+    waiting: dict[str, list[str]] = {c.name: [] for c in cells}
+    for cell in cells:
+        for need in cell.needs:
+            waiting.setdefault(need, []).append(cell.name)
+    length: dict[str, int] = {}
+    for cell in reversed(cells):  # in dependency order: whatever waits on a cell comes after it
+        length[cell.name] = 1 + max((length[w] for w in waiting[cell.name]), default=0)
+    return length
+
+
+def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
+    """Run every cell not finished, each once its needs are; returns seconds per cell run.
+
+    :param cells: every cell, in dependency order.
+    :param out: the run folder (records under ``cells/``, worker logs under ``logs/``).
+    :param workers: cells run at once, each in its own process (1: all in this process).
+    """
+    finished = finished_cells(cells, out)
+    done = set(finished)
+    todo = [c for c in cells if c.name not in done]
+    for cell in todo:
+        record = _record_path(out, cell)
+        if record.is_file():
+            # finished once but stale (output gone, or built on a cell redone since): start it afresh
+            record.unlink()
+            shutil.rmtree(Path(cell.output).parent, ignore_errors=True)
+    seconds: dict[str, float] = {}
+    chain = chain_lengths(cells)
+    bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
+    with _pool(workers) as pool:
+        running: dict[Future[float], Cell] = {}
+        while todo or running:
+            # the cell with the longest chain of cells waiting on it first, so no worker idles at the end
+            ready = sorted((c for c in todo if set(c.needs) <= done), key=lambda c: -chain[c.name])
+            for cell in ready[: max(0, workers - len(running))]:
+                todo.remove(cell)
+                bar.set_postfix_str(cell.name)
+                if pool is None:
+                    start = time.perf_counter()
+                    run_cell(cell)
+                    seconds[cell.name] = time.perf_counter() - start
+                    _finish(out, cell, seconds[cell.name])
+                    done.add(cell.name)
+                    bar.update()
+                else:
+                    running[pool.submit(_run_logged, cell, str(out / LOGS_DIR / f"{cell.name}.log"))] = cell
+            if running:
+                completed, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in completed:
+                    cell = running.pop(future)
+                    try:
+                        seconds[cell.name] = future.result()
+                    except Exception as exc:
+                        log = out / LOGS_DIR / f"{cell.name}.log"
+                        print(f"darla: cell {cell.name} failed; waiting for the {len(running)} running cell(s) to finish",
+                              file=sys.stderr)
+                        raise DarlaError(f"cell {cell.name} failed ({type(exc).__name__}: {exc}); see {log}, fix it and rerun") from None
+                    _finish(out, cell, seconds[cell.name])
+                    done.add(cell.name)
+                    bar.update()
+            elif todo and not ready:
+                raise DarlaError(f"cells {[c.name for c in todo]} wait on cells that never ran")
+    bar.close()
+    return seconds
+
+
+def cpu_seconds() -> float:
+    """User and system CPU seconds of this process and of its children that have ended (the workers, once
+    the pool is shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
