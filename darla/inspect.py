@@ -28,7 +28,7 @@ from darla.checkpoint import load_vision
 from darla.errors import DarlaError, require_positive
 from darla.figures import latent_histograms, leak_bars, metric_bars, reconstruction_grid, traversal_grid, vector_term_bars
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
-from darla.metrics import METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
+from darla.metrics import HEADLINES, METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
 from darla.metrics.discriminator import discriminator_score, frame_features
 from darla.metrics.invariance import InvarianceConfig, invariance_pairs, invariance_scores
 from darla.metrics.scores import Represent
@@ -39,16 +39,6 @@ from darla.wrappers import FrameEncoder
 
 RUN_FILE = "inspect.json"
 METRICS_FILE = "metrics.json"
-#: the headline number of each metric, in table order, with how to read it
-HEADLINES = {
-    "beta_vae": "BetaVAE score (held-out accuracy)",
-    "factor_vae": "FactorVAE score (held-out accuracy)",
-    "mig": "MIG",
-    "dci_disentanglement": "DCI disentanglement",
-    "dci_completeness": "DCI completeness",
-    "dci_informativeness": "DCI informativeness (held-out accuracy)",
-    "sap": "SAP",
-}
 #: domain names that may appear in a file name as they are
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: frames per call of the encoder: bounds the float copy of a batch in memory
@@ -232,9 +222,8 @@ def _index(checkpoint: str | Path, model: VisionModel, config: InspectConfig, gr
         "",
         "## Metrics",
         "",
-        *_markdown_table(["metric", "value"], [[HEADLINES[k], f"{scores[k]:.3f}"] for k in HEADLINES if k in scores]
-                         + [["discriminator: held-out BCE (chance 0.693; lower: the code says more)", f"{scores['discriminator_loss']:.3f}"],
-                            ["FactorVAE: active latents", f"{scores['factor_vae_active_dims']:.0f}"]]),
+        *_markdown_table(["metric", "value"], [[h.label, f"{scores[k]:.3f}"] for k, h in HEADLINES.items() if k in scores]
+                         + [["FactorVAE: active latents", f"{scores['factor_vae_active_dims']:.0f}"]]),
         "",
         "## Same-state invariance",
         "",
@@ -292,7 +281,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     leak_bars(invariance["pairs"], out / "domain_leak.png")
     figures["domain_leak.png"] = "same-state invariance: each latent's domain leak per pair of domains"
     active = np.flatnonzero(active_dimensions(np.concatenate(list(codes.values())).var(axis=0)))
-    metric_bars(scores, {k: k for k in HEADLINES}, out / "metrics.png")
+    metric_bars(scores, {k: k for k, h in HEADLINES.items() if h.unit_interval}, out / "metrics.png")
     figures["metrics.png"] = "every metric"
     if len(active):
         latent_histograms(codes, active.tolist(), info, ground_truth.factor_names, out / "latents_by_domain.png")

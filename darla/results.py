@@ -10,6 +10,7 @@ from pathlib import Path
 from darla.errors import DarlaError
 from darla.evaluate import REPORT_FILE, read_results
 from darla.inspect import METRICS_FILE
+from darla.metrics import HEADLINES
 from darla.statistics import SOURCE, DomainResult, format_ci
 
 #: the evaluation domain group every agent is scored in besides its source
@@ -42,9 +43,8 @@ def results_table(results: dict[str, dict[str, list[DomainResult]]], scores: dic
     return "\n".join(lines) + "\n"
 
 
-#: the report's scores shown beside the transfer ratios, with their column names
-HEADLINE_SCORES = {"beta_vae": "BetaVAE", "factor_vae": "FactorVAE", "mig": "MIG", "dci_disentanglement": "DCI D",
-                   "sap": "SAP", "discriminator_loss": "discr. loss"}
+#: the report's headline scores shown beside the transfer ratios, with their column names
+HEADLINE_SCORES = {k: h.column for k, h in HEADLINES.items() if h.column is not None}
 #: the same-state invariance scores, train-group pairs (a setting may be chosen by these) and
 #: source-target (what transfer meets), with their column names
 INVARIANCE_SCORES = {"train_same_state_retrieval": "retrieval (train pairs)", "same_state_retrieval": "retrieval (source~target)",

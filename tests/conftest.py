@@ -1,4 +1,4 @@
-"""Shared fixtures: small frame folders with real structure, and small model settings."""
+"""Shared fixtures and helpers: small frame folders with real structure, small model settings, and the\ncheck of a one-line CLI refusal."""
 
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ from darla.synthetic import make_rooms, relook_rooms, render_rooms
 
 # a narrow trunk keeps CPU tests fast; the architecture is the same as DARLA's
 SMALL = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64, "latent_dim": 8}
+#: the same on the command line
+SMALL_FLAGS = ["--set", "conv_channels=[16,16,32,32]", "--set", "hidden_dim=64", "--latent-dim", "8"]
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """A refusal as the CLI should give one: exit status 2, one ``darla: error:`` line holding every
+    fragment, no traceback."""
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("darla: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
 
 
 def write_rooms(folder: Path, n: int, image_size: int = 32, seed: int = 0, shards: int = 1) -> Path:

@@ -21,7 +21,7 @@ from darla.errors import DarlaError
 from darla.evaluate import RandomPolicy
 from darla.models import make_config
 from darla.train import TrainConfig, pretrain
-from test_cli import assert_one_line_error
+from conftest import assert_one_line_error
 
 PPO_STEPS = 100_000
 

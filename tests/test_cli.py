@@ -10,27 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_rooms
+from conftest import SMALL_FLAGS, assert_one_line_error, write_rooms
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE
 from darla.cli import main
 from darla.models import get_variant
-
-SMALL_FLAGS = ["--set", "conv_channels=[16,16,32,32]", "--set", "hidden_dim=64", "--latent-dim", "8"]
-
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.startswith("darla: error:")]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 TRAINED_FLAGS = ["--steps", "30", "--teacher-steps", "20", "--batch-size", "16", "--beta", "2", "--device", "cpu", *SMALL_FLAGS]

@@ -11,7 +11,7 @@ import pytest
 from darla.cli import main
 from darla.collect import CollectConfig, collect
 from darla.frames import FrameDataset
-from test_cli import SMALL_FLAGS, assert_one_line_error
+from conftest import SMALL_FLAGS, assert_one_line_error
 
 
 def test_collect_writes_shards_and_manifest(tmp_path: Path) -> None:

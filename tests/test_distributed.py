@@ -10,11 +10,10 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from conftest import SMALL, write_rooms
+from conftest import SMALL, SMALL_FLAGS, write_rooms
 from darla.models import build_model, make_config
 from darla.checkpoint import MODEL_FILE
 from darla.cli import main
-from test_cli import SMALL_FLAGS
 
 
 def test_two_process_ddp_matches_single_process(tmp_path: Path) -> None:

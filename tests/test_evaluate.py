@@ -14,7 +14,7 @@ import envs
 from darla.agent import AgentConfig, load_agent, train_agent
 from darla.cli import main
 from darla.evaluate import EvaluateConfig, episode_returns, read_results, summarise
-from test_cli import assert_one_line_error
+from conftest import assert_one_line_error
 
 FORWARD = 2
 

@@ -13,7 +13,8 @@ from conftest import SMALL
 from darla.checkpoint import save_vision
 from darla.cli import main
 from darla.models import build_model, make_config
-from darla.inspect import HEADLINES, InspectConfig, inspect_model
+from darla.inspect import InspectConfig, inspect_model
+from darla.metrics import HEADLINES
 
 # a few samples of everything: the test is about the artefacts, not the numbers
 TINY = ["--num-train", "40", "--num-eval", "20", "--batch-size", "8", "--num-variance-estimate", "100",
@@ -62,8 +63,8 @@ def test_index_links_every_figure_and_tabulates_every_metric(report: Path) -> No
     index = (report / "index.md").read_text()
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", index)
     assert sorted(linked) == sorted(p.name for p in report.glob("*.png"))
-    for caption in HEADLINES.values():
-        assert f"| {caption} |" in index
+    for headline in HEADLINES.values():
+        assert f"| {headline.label} |" in index
     assert "discriminator" in index and "| z" in index
     assert "## Same-state invariance" in index and "| A_default~A_alternate | target |" in index
 

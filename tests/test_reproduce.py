@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+import darla.reproduce as reproduce_module
 import darla.runner as runner_module
 from darla.cli import main
 from darla.errors import DarlaError
 from darla.models import get_variant
 from darla.reproduce import REPRESENTATIONS, SHORT_TRAINING, AgentJob, CollectJob, EvaluateJob, InspectJob, ReproduceConfig, plan_cells, reproduce
 from darla.runner import Cell, chain_lengths, finished_cells, run_cells
-from test_cli import assert_one_line_error
+from conftest import assert_one_line_error
 
 
 @pytest.mark.slow
@@ -160,3 +162,17 @@ def test_a_failing_cell_in_a_worker_is_named_with_its_log(tmp_path: Path) -> Non
         run_cells(cells, tmp_path, workers=2)
     # the cell that worked in the other process is recorded as finished
     assert set(finished_cells(cells, tmp_path)) == {"ok"}
+
+
+def test_a_bad_setting_fails_at_planning_before_any_cell_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = reproduce_module.BUDGETS["smoke"]
+    bad = dataclasses.replace(budget, vision={**budget.vision, "vae": {"betta": 4.0}})
+    monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", bad)
+    cfg = ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae",), device="cpu")
+    with pytest.raises(DarlaError, match="betta"):
+        reproduce(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing collected, trained or claimed
+    # an agent setting is checked as early: a negative step count in the budget
+    monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, agent_steps=-5))
+    with pytest.raises(DarlaError, match="steps"):
+        plan_cells(cfg, tmp_path / "run")

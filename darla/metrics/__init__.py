@@ -18,7 +18,9 @@ from darla.metrics.ground_truth import (
 )
 from darla.metrics.invariance import InvarianceConfig, invariance_scores, same_state_retrieval
 from darla.metrics.scores import (
+    HEADLINES,
     METRICS,
+    Headline,
     MetricConfig,
     active_dimensions,
     beta_vae_score,
@@ -32,6 +34,8 @@ from darla.metrics.scores import (
 
 __all__ = [
     "DOMAIN_FACTOR",
+    "HEADLINES",
+    "Headline",
     "EnvGroundTruth",
     "FactorDataset",
     "FactorSamples",

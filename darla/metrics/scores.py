@@ -381,6 +381,35 @@ class MetricConfig:
 METRICS: dict[str, bool] = {"beta_vae": True, "factor_vae": True, "mig": False, "dci": False, "sap": False}
 
 
+@dataclass(frozen=True)
+class Headline:
+    """How one headline score is shown.
+
+    :param label: its name in a report, with how to read it.
+    :param column: its column in the experiment's table; None leaves it out there.
+    :param unit_interval: whether it lies in [0, 1] (a report draws those as bars on one axis).
+    """
+
+    label: str
+    column: str | None
+    unit_interval: bool = True
+
+
+#: the headline number of each metric, in table order: the one table ``darla inspect`` and
+#: ``darla reproduce`` read their columns from
+HEADLINES: dict[str, Headline] = {
+    "beta_vae": Headline("BetaVAE score (held-out accuracy)", "BetaVAE"),
+    "factor_vae": Headline("FactorVAE score (held-out accuracy)", "FactorVAE"),
+    "mig": Headline("MIG", "MIG"),
+    "dci_disentanglement": Headline("DCI disentanglement", "DCI D"),
+    "dci_completeness": Headline("DCI completeness", None),
+    "dci_informativeness": Headline("DCI informativeness (held-out accuracy)", None),
+    "sap": Headline("SAP", "SAP"),
+    "discriminator_loss": Headline("discriminator: held-out BCE (chance 0.693; lower: the code says more)", "discr. loss",
+                                   unit_interval=False),
+}
+
+
 def compute_metric(
     name: str, represent: Represent, ground_truth: FactorSamples, rng: np.random.Generator, config: MetricConfig
 ) -> dict[str, float]:

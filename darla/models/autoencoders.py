@@ -24,7 +24,6 @@ class Autoencoder(TrunkModel):
     (the code's activation) and :meth:`penalties` (extra loss terms).
     """
 
-    config_class = AEConfig
     config: AEConfig
 
     def __init__(self, config: AEConfig) -> None:
@@ -95,7 +94,6 @@ class DAEConfig(AEConfig):
 class DenoisingAutoencoder(Autoencoder):
     """Reconstructs the clean image from a corrupted one (Vincent et al. 2008)."""
 
-    config_class = DAEConfig
     config: DAEConfig
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,7 +131,6 @@ class SparseAEConfig(AEConfig):
 class SparseAutoencoder(Autoencoder):
     """Autoencoder whose code is pushed toward sparse activations."""
 
-    config_class = SparseAEConfig
     config: SparseAEConfig
 
     def code(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,7 +163,6 @@ class ContractiveAEConfig(AEConfig):
 class ContractiveAutoencoder(Autoencoder):
     """Autoencoder penalising how strongly the code reacts to its input (Rifai et al. 2011)."""
 
-    config_class = ContractiveAEConfig
     config: ContractiveAEConfig
 
     def jacobian_penalty(self, x: torch.Tensor) -> torch.Tensor:

@@ -144,7 +144,6 @@ class VisionModel(nn.Module):
     logged, and 1-D terms (such as ``"kl_per_dim"``) are logged and plotted per latent.
     """
 
-    config_class: type[VisionConfig] = VisionConfig
     #: what the reconstruction loss compares images through, for figure labels (None: pixels)
     compares_through: str | None = None
     #: whether :meth:`loss` takes ``pair=``: the same states drawn in other domains, which

@@ -22,7 +22,6 @@ class PCA(VisionModel):
     reports the batch's reconstruction error under the updated basis.
     """
 
-    config_class = PCAConfig
     config: PCAConfig
 
     def __init__(self, config: PCAConfig) -> None:

@@ -39,7 +39,6 @@ class VAEConfig(TrunkConfig):
 class VAE(TrunkModel):
     """Gaussian encoder q(z|x) = N(mu, diag(sigma^2)), reparameterised samples, N(0, I) prior."""
 
-    config_class = VAEConfig
     config: VAEConfig
 
     def __init__(self, config: VAEConfig) -> None:
@@ -113,7 +112,6 @@ class BetaVAEDAEConfig(VAEConfig):
 class BetaVAEDAE(VAE):
     """beta-VAE with loss ``||J(x_hat) - J(x)||^2 + beta * KL``, J a frozen denoising autoencoder."""
 
-    config_class = BetaVAEDAEConfig
     config: BetaVAEDAEConfig
     compares_through = "the DAE"
 
