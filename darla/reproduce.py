@@ -17,11 +17,12 @@ and are evaluated in their source domains and in the ``target`` group.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import envs
 from agents import check_action_space, check_algorithm
@@ -187,112 +188,62 @@ class ReproduceConfig:
         return budget if self.seeds is None else dataclasses.replace(budget, seeds=self.seeds)
 
 
-@dataclass(frozen=True)
-class CollectJob:
-    """Collect the vision model's frames.
+class Stage(NamedTuple):
+    """How one kind of cell turns its planned arguments into configs, and does its work.
 
-    :param args: the JSON it was planned from: :class:`~darla.collect.CollectConfig` fields and ``out``.
+    :param build: planned arguments -> the stage's configs, checked as they are built.
+    :param work: (configs, planned arguments) -> nothing; writes into ``args["out"]``.
     """
 
-    args: dict[str, Any]
-    config: CollectConfig
-    out: str
-
-    @classmethod
-    def plan(cls, args: dict[str, Any]) -> "CollectJob":
-        """The job for ``args``, its config checked now."""
-        fields = {k: v for k, v in args.items() if k != "out"}
-        return cls(args, CollectConfig(**{**fields, "domains": tuple(fields["domains"])}), args["out"])
-
-    def run(self) -> None:
-        """Collect the frames into ``out``."""
-        collect(self.config, self.out)
+    build: Callable[[dict[str, Any]], Any]
+    work: Callable[[Any, dict[str, Any]], None]
 
 
-@dataclass(frozen=True)
-class VisionJob:
-    """Pretrain one vision model (resuming an interrupted training).
+def _vision_configs(args: dict[str, Any]) -> tuple[VisionConfig, TrainConfig]:
+    return make_config(args["variant"], **args["model"]), TrainConfig(
+        steps=args["steps"], lr=args["lr"], seed=args["seed"], device=args["device"], checkpoint_every=max(1, args["steps"] // 4))
 
-    :param args: the JSON it was planned from: ``variant``, ``model`` (config fields), ``lr``,
-        ``steps``, ``seed``, ``device``, ``data``, ``teacher`` (the DAE's folder or None) and ``out``.
-    """
 
-    args: dict[str, Any]
-    model: VisionConfig
-    train: TrainConfig
+def _pretrain(configs: tuple[VisionConfig, TrainConfig], args: dict[str, Any]) -> None:
+    # beta_vae_dae learns through its DAE, trained by a cell of its own
+    teacher = load_vision(args["teacher"], device="cpu") if args["teacher"] else None
+    pretrain(*configs, args["data"], args["out"], resume=True, teacher=teacher)
 
-    @classmethod
-    def plan(cls, args: dict[str, Any]) -> "VisionJob":
-        """The job for ``args``, its configs checked now."""
-        train = TrainConfig(steps=args["steps"], lr=args["lr"], seed=args["seed"], device=args["device"],
-                            checkpoint_every=max(1, args["steps"] // 4))
-        return cls(args, make_config(args["variant"], **args["model"]), train)
 
-    def run(self) -> None:
-        """Train into ``out``, through the teacher where there is one."""
-        teacher = load_vision(self.args["teacher"], device="cpu") if self.args["teacher"] else None
-        pretrain(self.model, self.train, self.args["data"], self.args["out"], resume=True, teacher=teacher)
+#: every kind of cell the experiment plans (vision trainings resume; the others start afresh)
+STAGES: dict[str, Stage] = {
+    "collect": Stage(lambda a: CollectConfig(**{**{k: v for k, v in a.items() if k != "out"}, "domains": tuple(a["domains"])}),
+                     lambda config, a: collect(config, a["out"])),
+    "vision": Stage(_vision_configs, _pretrain),
+    "agent": Stage(lambda a: AgentConfig(**a["config"]), lambda config, a: train_agent(config, a["out"])),
+    "inspect": Stage(lambda a: InspectConfig(**a["config"]), lambda config, a: inspect_model(a["checkpoint"], a["out"], config)),
+    "evaluate": Stage(lambda a: EvaluateConfig(**a["config"]), lambda config, a: evaluate(config, a["out"])),
+}
 
 
 @dataclass(frozen=True)
-class AgentJob:
-    """Train one agent.
+class Job:
+    """One cell's work: a stage, the JSON arguments it was planned from, and the configs built from them.
 
-    :param args: the JSON it was planned from: ``config`` (:class:`~darla.agent.AgentConfig` fields) and ``out``.
+    :param kind: a key of :data:`STAGES`.
+    :param args: the planned arguments (what the cell's record keeps).
+    :param config: the stage's configs, built when the job was planned.
     """
 
+    kind: str
     args: dict[str, Any]
-    config: AgentConfig
+    config: Any
 
     @classmethod
-    def plan(cls, args: dict[str, Any]) -> "AgentJob":
-        """The job for ``args``, its config checked now."""
-        return cls(args, AgentConfig(**args["config"]))
+    def plan(cls, kind: str, args: dict[str, Any]) -> "Job":
+        """The job of ``kind`` for ``args``, its configs built and checked now."""
+        if kind not in STAGES:
+            raise DarlaError(f"unknown cell kind {kind!r}: one of {', '.join(STAGES)}")
+        return cls(kind, args, STAGES[kind].build(args))
 
     def run(self) -> None:
-        """Train the agent into ``out``."""
-        train_agent(self.config, self.args["out"])
-
-
-@dataclass(frozen=True)
-class InspectJob:
-    """Write one vision model's invariance and disentanglement report.
-
-    :param args: the JSON it was planned from: ``checkpoint``, ``out`` and ``config``
-        (:class:`~darla.inspect.InspectConfig` fields).
-    """
-
-    args: dict[str, Any]
-    config: InspectConfig
-
-    @classmethod
-    def plan(cls, args: dict[str, Any]) -> "InspectJob":
-        """The job for ``args``, its config checked now."""
-        return cls(args, InspectConfig(**args["config"]))
-
-    def run(self) -> None:
-        """Inspect the checkpoint into ``out``."""
-        inspect_model(self.args["checkpoint"], self.args["out"], self.config)
-
-
-@dataclass(frozen=True)
-class EvaluateJob:
-    """Evaluate one method's agents in their source and the target.
-
-    :param args: the JSON it was planned from: ``config`` (:class:`~darla.evaluate.EvaluateConfig` fields) and ``out``.
-    """
-
-    args: dict[str, Any]
-    config: EvaluateConfig
-
-    @classmethod
-    def plan(cls, args: dict[str, Any]) -> "EvaluateJob":
-        """The job for ``args``, its config checked now."""
-        return cls(args, EvaluateConfig(**args["config"]))
-
-    def run(self) -> None:
-        """Write the evaluation report into ``out``."""
-        evaluate(self.config, self.args["out"])
+        """Do the work in this process (a worker looks the stage up by name: only data travels)."""
+        STAGES[self.kind].work(self.config, self.args)
 
 
 def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
@@ -321,7 +272,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     frames = str(out / "frames")
     # a variant that learns from pairs gets each frame's state drawn in another train domain too
     pairs = int(any(get_variant(m).model.takes_pairs for m in cfg.methods if m in REPRESENTATIONS))
-    cells = [Cell("frames", CollectJob.plan({"env": cfg.env, "domains": ["train"], "frames": budget.frames, "seed": cfg.seed,
+    cells = [Cell("frames", Job.plan("collect", {"env": cfg.env, "domains": ["train"], "frames": budget.frames, "seed": cfg.seed,
                                         "out": frames, **budget.collect, **({"pairs": pairs} if pairs else {})}),
                   str(out / "frames" / "manifest.json"))]
     vision = {}
@@ -333,13 +284,13 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
         vision[rep] = str(folder)
         settings = dict(budget.vision.get(rep, {}))
         lr, steps = settings.pop("lr", None), settings.pop("steps", budget.vision_steps)
-        cells.append(Cell(f"vision/{rep}", VisionJob.plan({"variant": rep, "model": {**budget.model, **settings}, "lr": lr,
+        cells.append(Cell(f"vision/{rep}", Job.plan("vision", {"variant": rep, "model": {**budget.model, **settings}, "lr": lr,
                                                       "steps": steps, "seed": cfg.seed, "device": cfg.device,
                                                       "data": frames, "teacher": teacher, "out": str(folder)}),
                           str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
         if rep in cfg.methods:
             report = out / "inspect" / rep
-            cells.append(Cell(f"inspect/{rep}", InspectJob.plan({"checkpoint": str(folder), "out": str(report),
+            cells.append(Cell(f"inspect/{rep}", Job.plan("inspect", {"checkpoint": str(folder), "out": str(report),
                                                             "config": {"env": cfg.env, "seed": cfg.seed, "device": cfg.device,
                                                                        "general": general(rep), **budget.inspect}}),
                               str(report / METRICS_FILE), (f"vision/{rep}",), resumable=False))
@@ -355,10 +306,10 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                          "eval_freq": max(1, budget.agent_steps // 2), "eval_episodes": 5,
                          "checkpoint_freq": budget.agent_steps,
                          **({"mode": "latent", "vision": vision[method], "general": general(method)} if method in vision else {"mode": method})}
-                cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", AgentJob.plan({"config": agent, "out": str(folder)}),
+                cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}),
                                   str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), resumable=False))
             evaluation = out / "eval" / protocol / method
-            cells.append(Cell(f"eval/{protocol}/{method}", EvaluateJob.plan(
+            cells.append(Cell(f"eval/{protocol}/{method}", Job.plan("evaluate", 
                               {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
                                           "seed": cfg.seed + 1000, "device": cfg.device}, "out": str(evaluation)}),
                               str(evaluation / REPORT_FILE), tuple(f"agents/{protocol}/{method}/seed{k}" for k in range(budget.seeds)),

@@ -13,7 +13,7 @@ import darla.runner as runner_module
 from darla.cli import main
 from darla.errors import DarlaError
 from darla.models import get_variant
-from darla.reproduce import REPRESENTATIONS, SHORT_TRAINING, AgentJob, CollectJob, EvaluateJob, InspectJob, ReproduceConfig, plan_cells, reproduce
+from darla.reproduce import REPRESENTATIONS, SHORT_TRAINING, Job, ReproduceConfig, plan_cells, reproduce
 from darla.runner import Cell, chain_lengths, finished_cells, run_cells
 from conftest import assert_one_line_error
 
@@ -114,11 +114,11 @@ def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_tar
     cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick"), tmp_path)}
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae")
     assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0" and cells["frames"].args["domains"] == ["train"]
-    assert sum(isinstance(c.job, AgentJob) for c in cells.values()) == 2 * 9 * 3
+    assert sum(c.job.kind == "agent" for c in cells.values()) == 2 * 9 * 3
     # covering frames, with pairs for ada_gvae; no other method's agent sees a part of its code
     assert cells["frames"].args["policy"] == "resets" and cells["frames"].args["pairs"] == 1
     assert [m for m in REPRESENTATIONS if cells[f"agents/single/{m}/seed0"].args["config"]["general"]] == ["ada_gvae", "cycle_vae"]
-    assert {c.args["config"]["domains"][0] for c in cells.values() if isinstance(c.job, EvaluateJob)} == {"target"}
+    assert {c.args["config"]["domains"][0] for c in cells.values() if c.job.kind == "evaluate"} == {"target"}
     assert all(f"vision/{r}" in cells and cells[f"inspect/{r}"].needs == (f"vision/{r}",) for r in REPRESENTATIONS)
     # a method list without dae still trains the DAE that beta_vae_dae learns through, but does not report on it
     planned = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick", methods=("beta_vae_dae",)), tmp_path)}
@@ -154,9 +154,9 @@ def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_a_failing_cell_in_a_worker_is_named_with_its_log(tmp_path: Path) -> None:
-    cells = [Cell("ok", CollectJob.plan({"env": "darla/SeekAvoid2D-v0", "domains": ["train"], "frames": 50, "seed": 0,
+    cells = [Cell("ok", Job.plan("collect", {"env": "darla/SeekAvoid2D-v0", "domains": ["train"], "frames": 50, "seed": 0,
                                          "out": str(tmp_path / "frames")}), str(tmp_path / "frames" / "manifest.json")),
-             Cell("bad", InspectJob.plan({"checkpoint": str(tmp_path / "no_model"), "out": str(tmp_path / "never"), "config": {}}),
+             Cell("bad", Job.plan("inspect", {"checkpoint": str(tmp_path / "no_model"), "out": str(tmp_path / "never"), "config": {}}),
                   str(tmp_path / "never" / "metrics.json"), ("ok",))]
     with pytest.raises(DarlaError, match=r"cell bad failed \(DarlaError: .*no_model.*\); see .*bad\.log"):
         run_cells(cells, tmp_path, workers=2)
