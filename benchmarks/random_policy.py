@@ -21,7 +21,7 @@ import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from darla.agent import AgentConfig, build_env
-from darla.evaluate import RandomPolicy
+from agents import RandomPolicy
 from darla.files import write_json_atomic
 from darla.reproduce import domain_groups, source_domains
 from darla.results import TARGET

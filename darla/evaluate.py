@@ -8,7 +8,6 @@ in (:mod:`darla.statistics` says how the intervals are drawn).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from collections.abc import Sequence
@@ -16,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -69,23 +67,6 @@ class EvaluateConfig:
             # the report's row for the agents' own domains is called that already
             raise DarlaError(f"--domain {SOURCE!r} names the report's source row; the source domains are always evaluated, "
                              "so pass only the other domains (a JSON domain file needs another name)")
-
-
-class RandomPolicy:
-    """Uniform random actions with SB3's ``predict`` signature: the floor returns are read against.
-
-    :param action_space: the env's action space (copied, so the env's own is left unseeded).
-    :param seed: seed of the actions.
-    """
-
-    def __init__(self, action_space: gym.Space, seed: int = 0) -> None:
-        self.action_space = copy.deepcopy(action_space)
-        self.action_space.seed(seed)
-
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
-        """One random action per observation in the batch."""
-        return np.stack([self.action_space.sample() for _ in range(len(observation))]), None
 
 
 def episode_returns(agent: LoadedAgent, domains: str | Sequence[str], cfg: EvaluateConfig) -> np.ndarray:

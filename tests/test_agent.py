@@ -18,7 +18,7 @@ from darla.agent import AgentConfig, build_env, load_agent, train_agent
 from darla.cli import main
 from darla.collect import CollectConfig, collect
 from darla.errors import DarlaError
-from darla.evaluate import RandomPolicy
+from agents import RandomPolicy
 from darla.models import make_config
 from darla.train import TrainConfig, pretrain
 from conftest import assert_one_line_error
