@@ -145,11 +145,12 @@ def _describe(cfg: CollectConfig) -> dict[str, Any]:
     env = envs.make(cfg.env, cfg.domains)
     obs, _ = env.reset(seed=cfg.seed)
     unwrapped = env.unwrapped
+    domain_env = isinstance(unwrapped, DomainEnv)
     description = {
         "frame_shape": list(obs.shape),
-        "factor_names": list(unwrapped.factor_names()) if isinstance(unwrapped, DomainEnv) else [],
-        "domains": [d.to_dict() for d in unwrapped.domains] if isinstance(unwrapped, DomainEnv) else [],
-        "draws_from_factors": isinstance(unwrapped, DomainEnv),
+        "factor_names": list(unwrapped.factor_names()) if domain_env else [],
+        "domains": [d.to_dict() for d in unwrapped.domains] if domain_env else [],
+        "draws_from_factors": domain_env,
     }
     env.close()
     return description

@@ -30,7 +30,6 @@ TABLE_FILE = "evaluation.md"
 CHART_FILE = "evaluation.png"
 
 
-
 @dataclass
 class EvaluateConfig:
     """What to evaluate, where, and how much.
@@ -103,7 +102,6 @@ def check_same_method(agents: Sequence[LoadedAgent], folders: Sequence[str]) -> 
         if other != first:
             diff = ", ".join(k for k in first if first[k] != other[k])
             raise DarlaError(f"{folder} differs from {folders[0]} in {diff}: pass seeds of one method per evaluation")
-
 
 
 def rollout_video(agent: LoadedAgent, domains: str | Sequence[str], path: Path, seed: int, deterministic: bool,

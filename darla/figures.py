@@ -181,8 +181,6 @@ def bar_chart(method: str, results: list[DomainResult], path: Path, title: str) 
     return save_figure(fig, path)
 
 
-
-
 def results_figure(results: dict[str, dict[str, list[DomainResult]]], path: Path, title: str) -> Path:
     """One panel per protocol: each method's mean return per evaluated domain (its source and
     the domains it never trained in), with 95% CIs."""
@@ -196,13 +194,12 @@ def results_figure(results: dict[str, dict[str, list[DomainResult]]], path: Path
     return save_figure(fig, path)
 
 
-def metric_bars(scores: dict[str, float], headlines: dict[str, str], path: Path) -> Path:
-    """The headline metrics (``headlines``: score key -> label) as bars on [0, 1], and the
-    discriminator's loss against chance."""
+def metric_bars(scores: dict[str, float], bars: list[str], path: Path) -> Path:
+    """The scores named in ``bars`` (each in [0, 1]) as bars, and the discriminator's loss against chance."""
     fig = Figure(figsize=(9.0, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[4, 1])
-    keys = [k for k in headlines if k in scores]
-    left.barh([headlines[k] for k in keys[::-1]], [scores[k] for k in keys[::-1]], color="tab:blue")
+    keys = [k for k in bars if k in scores]
+    left.barh(keys[::-1], [scores[k] for k in keys[::-1]], color="tab:blue")
     left.set_xlim(0, 1)
     left.set_title("disentanglement metrics (higher is better)", fontsize=10)
     right.bar(["held-out\nBCE"], [scores["discriminator_loss"]], color="tab:orange")

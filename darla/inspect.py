@@ -14,7 +14,6 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 import gymnasium as gym
@@ -281,7 +280,7 @@ def inspect_model(checkpoint: str | Path, out: str | Path, config: InspectConfig
     leak_bars(invariance["pairs"], out / "domain_leak.png")
     figures["domain_leak.png"] = "same-state invariance: each latent's domain leak per pair of domains"
     active = np.flatnonzero(active_dimensions(np.concatenate(list(codes.values())).var(axis=0)))
-    metric_bars(scores, {k: k for k, h in HEADLINES.items() if h.unit_interval}, out / "metrics.png")
+    metric_bars(scores, [k for k, h in HEADLINES.items() if h.unit_interval], out / "metrics.png")
     figures["metrics.png"] = "every metric"
     if len(active):
         latent_histograms(codes, active.tolist(), info, ground_truth.factor_names, out / "latents_by_domain.png")

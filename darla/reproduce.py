@@ -17,9 +17,9 @@ and are evaluated in their source domains and in the ``target`` group.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,8 +34,8 @@ from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE, EvaluateConfig, evaluate
 from darla.figures import results_figure
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
-from darla.models import VisionConfig, get_variant, make_config
 from darla.inspect import METRICS_FILE, InspectConfig, inspect_model
+from darla.models import VisionConfig, get_variant, make_config
 from darla.results import HEADLINE_SCORES, INVARIANCE_SCORES, TARGET, collect_results, read_scores, results_table, scores_table
 from darla.runner import Cell, cpu_seconds, finished_cells, run_cells
 from darla.train import TrainConfig, pretrain
@@ -309,7 +309,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                 cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}),
                                   str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), resumable=False))
             evaluation = out / "eval" / protocol / method
-            cells.append(Cell(f"eval/{protocol}/{method}", Job.plan("evaluate", 
+            cells.append(Cell(f"eval/{protocol}/{method}", Job.plan("evaluate",
                               {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
                                           "seed": cfg.seed + 1000, "device": cfg.device}, "out": str(evaluation)}),
                               str(evaluation / REPORT_FILE), tuple(f"agents/{protocol}/{method}/seed{k}" for k in range(budget.seeds)),

@@ -54,7 +54,6 @@ class DomainResult:
     unit: str = "seeds"
 
 
-
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed Python's, NumPy's and torch's global generators for a block, then restore them.
@@ -124,7 +123,6 @@ def summarise(returns: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -
 
 def _pair(values: np.ndarray) -> tuple[float, float]:
     return float(values[0]), float(values[1])
-
 
 
 def format_ci(value: float | None, ci: tuple[float, float] | None) -> str:
