@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
+from envs.pixels import hue_rotation_matrix
+
 
 def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
     """Shift each image by up to ``pad`` pixels each way (edge-padded, then cropped back)."""
@@ -30,6 +32,20 @@ def colour_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * factor(1, 1, 1) + mean
     return (x * factor(1, 1, 1) * factor(c, 1, 1)).clamp(0, 1)
+
+
+def random_hue_rotation(*images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rotate the hue of each RGB image by its own uniform random angle, the same angle for row ``i`` of
+    every batch given (so the two frames of a pair stay a pair), keeping brightness.
+
+    :param images: batches ``(N, 3, H, W)`` in [0, 1], all with the same ``N``
+    :return: the rotated batches, clipped to [0, 1]
+    """
+    n = images[0].shape[0]
+    # angles from torch's generator, so a seeded training step draws the same ones every time
+    degrees = 360.0 * torch.rand(n).double().numpy()
+    matrices = torch.as_tensor(hue_rotation_matrix(degrees), dtype=torch.float32, device=images[0].device)
+    return tuple(torch.einsum("nij,njhw->nihw", matrices.to(x.dtype), x).clamp(0, 1) for x in images)
 
 
 class AugmentedCNN(BaseFeaturesExtractor):

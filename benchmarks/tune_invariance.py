@@ -4,7 +4,7 @@ A source-return search rewards a code that keeps everything, the room's colour i
 one scores what transfer rests on. Each candidate names how its frames are collected
 (``collect``: :class:`darla.collect.CollectConfig` fields; the budget's frame count in the
 ``train`` group unless it says otherwise), the variant, its config overrides (``model``), ``lr``,
-``steps`` and the teacher's ``teacher_steps``; a paired variant's ``general_leaks`` (a list) also
+``steps``, the teacher's ``teacher_steps`` and ``augment`` (:class:`darla.train.TrainConfig`'s, for both); a paired variant's ``general_leaks`` (a list) also
 scores its general part at each of those leak thresholds, found again on its training pairs without
 retraining. A spec with ``vision`` scores that checkpoint instead of training one. The representation is pretrained on those frames
 and scored by :func:`darla.metrics.invariance.invariance_scores` on a ground truth built from

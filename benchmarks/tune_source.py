@@ -42,14 +42,15 @@ from darla.train import TrainConfig, pretrain
 EVAL_SEED = 1000
 
 
-def teacher_for(variant: str, steps: int, data: Path, out: Path) -> VisionModel | None:
+def teacher_for(variant: str, steps: int, data: Path, out: Path, augment: str = "none") -> VisionModel | None:
     """The variant's frozen teacher trained ``steps`` steps on ``data`` (shared across candidates)."""
     teacher = get_variant(variant).teacher
     if teacher is None:
         return None
-    folder = out / f"{teacher}_{steps}"
+    folder = out / (f"{teacher}_{steps}" + ("" if augment == "none" else f"_{augment}"))
     if not (folder / "model.safetensors").is_file():
-        pretrain(make_config(teacher), TrainConfig(steps=steps, checkpoint_every=steps), data, folder, resume=True, figures=False)
+        pretrain(make_config(teacher), TrainConfig(steps=steps, checkpoint_every=steps, augment=augment), data, folder,
+                 resume=True, figures=False)
     return load_vision(folder, device="cpu")
 
 
@@ -57,12 +58,13 @@ def vision_for(variant: str, spec: dict[str, Any], budget: str, data: Path, out:
     """The candidate's representation, trained once per distinct set of vision settings and frames
     (``steps`` overrides the budget's vision steps)."""
     plan = BUDGETS[budget]
-    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps", "steps") if k in spec}
+    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps", "steps", "augment") if k in spec}
     folder = out / "vision" / hashlib.sha256(json.dumps([variant, settings, data.name], sort_keys=True).encode()).hexdigest()[:12]
     if not (folder / "model.safetensors").is_file():
         steps = spec.get("steps", plan.vision_steps)
-        teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out / "teachers" / data.name)
-        train = TrainConfig(steps=steps, lr=spec.get("lr"), checkpoint_every=min(steps, 1000))
+        augment = spec.get("augment", "none")
+        teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out / "teachers" / data.name, augment)
+        train = TrainConfig(steps=steps, lr=spec.get("lr"), checkpoint_every=min(steps, 1000), augment=augment)
         pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, folder, resume=True,
                  teacher=teacher, figures=False)
     return folder

@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
+from agents.augment import random_hue_rotation
 from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
 from darla.device import check_precision, resolve_device, resolve_precision
 from darla.errors import DarlaError, require_positive
@@ -32,7 +33,9 @@ RUN_FILE = "pretrain.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
 #: the parts of pretrain.json a --resume must match
-RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps")
+RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps", "train.augment")
+#: what TrainConfig.augment accepts
+AUGMENTATIONS = ("none", "hue")
 
 
 @dataclass
@@ -53,6 +56,9 @@ class TrainConfig:
     :param log_every: steps between TensorBoard and progress-bar updates.
     :param teacher_steps: steps for a teacher trained first (the DAE of beta_vae_dae);
         ``None`` means ``steps``.
+    :param augment: ``"none"``, or ``"hue"``: each training frame's hue rotated by a random angle
+        (the teacher's frames too), so that colour varies continuously in what the model sees rather
+        than between a few room styles.
     """
 
     steps: int = 5000
@@ -65,12 +71,15 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     teacher_steps: int | None = None
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         require_positive(self, "steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
         if self.lr is not None and not self.lr > 0:
             raise DarlaError(f"lr must be positive, got {self.lr}")
         check_precision(self.precision)
+        if self.augment not in AUGMENTATIONS:
+            raise DarlaError(f"unknown augment {self.augment!r}: choose one of {', '.join(AUGMENTATIONS)}")
 
     def learning_rate(self, variant: str) -> float:
         """``lr``, or the registered default of ``variant`` when it is None."""
@@ -202,6 +211,10 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
         if model.takes_domains:
             labels["domain"] = torch.as_tensor(frames.domains_of(idx), device=device)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
+        if cfg.augment == "hue" and "pair" in labels:
+            x, labels["pair"] = random_hue_rotation(x, labels["pair"])
+        elif cfg.augment == "hue":
+            (x,) = random_hue_rotation(x)
         with autocast:
             terms = runner(x, step, **labels)
         _check_finite(terms, step, out, world)
@@ -260,6 +273,8 @@ def pretrain(
     variant = get_variant(config.variant)
     frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
+    if train.augment == "hue" and frames.channels != 3:
+        raise DarlaError(f"--augment hue rotates RGB colours, but {data} holds {frames.channels}-channel frames: use --augment none")
     # the record keeps the learning rate used, not "the variant's", which a later release may change
     train = dataclasses.replace(train, lr=train.learning_rate(config.variant),
                                 precision=resolve_precision(train.precision, resolve_device(train.device)))

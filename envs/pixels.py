@@ -29,12 +29,32 @@ __all__ = [
     "Occlusion",
     "PixelObservation",
     "VisualShift",
+    "hue_rotation_matrix",
     "make_pixel_env",
 ]
 
 # the luma row of the NTSC RGB -> YIQ transform, also used as the grey level of a pixel
 _LUMA = np.array([0.299, 0.587, 0.114])
 _RGB_TO_YIQ = np.array([_LUMA, [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def hue_rotation_matrix(degrees: float | np.ndarray) -> np.ndarray:
+    """The RGB -> RGB matrices that rotate hue by ``degrees``, keeping brightness.
+
+    The rotation is about the grey axis in YIQ space, so greys stay grey and 360 degrees is the
+    identity. Positive angles move red toward green and green toward blue, as on the HSV hue circle.
+
+    :param degrees: one angle, or an array of them
+    :return: ``(..., 3, 3)`` matrices ``M`` with ``rgb_out = M @ rgb_in``, one per angle
+    """
+    # in YIQ's (I, Q) plane the HSV hue order runs clockwise, hence the negative angle
+    theta = -np.deg2rad(np.asarray(degrees, dtype=np.float64))
+    cos, sin = np.cos(theta), np.sin(theta)
+    rotation = np.zeros((*theta.shape, 3, 3))
+    rotation[..., 0, 0] = 1.0
+    rotation[..., 1, 1], rotation[..., 1, 2] = cos, -sin
+    rotation[..., 2, 1], rotation[..., 2, 2] = sin, cos
+    return np.linalg.inv(_RGB_TO_YIQ) @ rotation @ _RGB_TO_YIQ
 
 
 def _describe(space: Space[Any]) -> str:
@@ -169,10 +189,7 @@ class VisualShift(
 
 
 class HueRotation(VisualShift):
-    """Rotate every pixel's hue by a fixed angle, keeping its brightness.
-
-    The rotation is about the grey axis in YIQ space, so greys stay grey and 360 degrees is the
-    identity. Positive angles move red toward green and green toward blue, as on the HSV hue circle.
+    """Rotate every pixel's hue by a fixed angle, keeping its brightness (see :func:`hue_rotation_matrix`).
 
     :param env: a pixel env
     :param degrees: the hue angle
@@ -182,13 +199,7 @@ class HueRotation(VisualShift):
         super().__init__(env, degrees=degrees)
         if not np.isfinite(degrees):
             raise DarlaError(f"HueRotation degrees must be a finite number, got {degrees!r}")
-        # in YIQ's (I, Q) plane the HSV hue order runs clockwise, hence the negative angle
-        theta = -np.deg2rad(degrees)
-        rotation = np.array(
-            [[1.0, 0.0, 0.0], [0.0, np.cos(theta), -np.sin(theta)], [0.0, np.sin(theta), np.cos(theta)]]
-        )
-        matrix = np.linalg.inv(_RGB_TO_YIQ) @ rotation @ _RGB_TO_YIQ
-        self._matrix_t = matrix.T.astype(np.float32)
+        self._matrix_t = hue_rotation_matrix(degrees).T.astype(np.float32)
 
     def shift(self, rgb: np.ndarray) -> np.ndarray:
         """:param rgb: RGB channels ``(H, W, 3)`` uint8"""
