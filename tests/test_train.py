@@ -1,4 +1,4 @@
-"""The trainer's numeric precision: bfloat16 autocast learns what float32 learns."""
+"""The trainer: bfloat16 autocast learns what float32 learns; hue augmentation teaches colours it never saw."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from agents.augment import random_hue_rotation
 from conftest import SMALL
+from envs.pixels import hue_rotation_matrix
 from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from darla.models import build_model, frames_to_tensor, make_config
@@ -45,3 +47,38 @@ def test_precision_is_checked_and_resolved() -> None:
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     assert resolve_precision("auto", cpu) in ("bf16", "fp32")
+
+
+def test_random_hue_rotation_keeps_greys_and_pairs_and_varies_the_angle() -> None:
+    torch.manual_seed(0)
+    grey = torch.linspace(0, 1, 16).view(1, 1, 4, 4).expand(8, 3, 4, 4)
+    colour = torch.rand(8, 3, 4, 4)
+    rotated_grey, rotated, again = random_hue_rotation(grey, colour, colour.clone())
+    assert (rotated_grey - grey).abs().max() < 1e-5
+    # row i of every batch turns by the same angle, so the two frames of a pair stay a pair
+    assert torch.equal(rotated, again)
+    # each row its own angle: the same pixel comes out in different colours
+    assert rotated[:, :, 0, 0].std(dim=0).max() > 0.05
+    assert np.abs(hue_rotation_matrix(np.array([0.0, 360.0])) - np.eye(3)).max() < 1e-9
+
+
+def test_hue_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
+    # every frame turned 180 degrees: colours the unaugmented model never saw
+    turned = torch.einsum("ij,njhw->nihw", torch.as_tensor(hue_rotation_matrix(180.0), dtype=torch.float32), x).clamp(0, 1)
+    errors = {}
+    for augment in ("none", "hue"):
+        torch.manual_seed(0)
+        model = build_model(make_config("ae", image_size=32, **SMALL))
+        fit(model, frames, TrainConfig(steps=200, batch_size=32, lr=1e-3, device="cpu", precision="fp32", augment=augment),
+            tmp_path / augment)
+        with torch.no_grad():
+            errors[augment] = float(((model.decode(model.encode(turned)) - turned) ** 2).mean())
+    # measured on AMD EPYC (Zen 4): 0.0367 against 0.0501
+    assert errors["hue"] < 0.85 * errors["none"], errors
+
+
+def test_augment_is_checked(rooms_dir: Path) -> None:
+    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue"):
+        TrainConfig(augment="flip")
