@@ -2,7 +2,8 @@
 
 An agent folder holds the SB3 ``model.zip`` and ``agent.json``, which names the env, the
 domains, the input mode and the whole wrapper chain, and the vision checkpoint by path and
-content hash, so :func:`load_agent` rebuilds the identical chain for any domain.
+content hash, so :func:`load_agent` rebuilds the identical chain for any domain. A latent
+agent's folder holds a copy of its vision checkpoint, so the folder alone travels.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -28,13 +30,15 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecTransposeIm
 import envs
 from agents import ALGORITHMS, check_algorithm, hyperparams, make_agent
 from darla.version import __version__
-from darla.checkpoint import CONFIG_FILE, MODEL_FILE, read_config
+from darla.checkpoint import CONFIG_FILE, MODEL_CARD, MODEL_FILE, read_config
 from darla.device import check_precision, resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder
 from darla.wrappers import VecLatentObservation
 
 AGENT_FILE = "agent.json"
+#: the agent folder's copy of its vision checkpoint
+VISION_COPY = "vision"
 AGENT_MODEL = "model.zip"
 #: the folder of an agent's periodic checkpoints
 CHECKPOINTS = "checkpoints"
@@ -111,6 +115,15 @@ def vision_hash(folder: str | Path) -> str:
             raise DarlaError(f"vision checkpoint file {path} is missing: restore it or retrain the agent")
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _copy_checkpoint(source: Path, dest: Path) -> None:
+    """Copy a vision checkpoint's weights and config (and its model card, where it has one), each file atomically."""
+    for name in (MODEL_FILE, CONFIG_FILE, MODEL_CARD):
+        if name == MODEL_CARD and not (source / name).is_file():
+            continue
+        with atomic_path(dest / name) as tmp:
+            shutil.copyfile(source / name, tmp)
 
 
 def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int, render: bool = False) -> VecEnv:
@@ -191,9 +204,9 @@ def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> Base
         "n_envs": n_envs,
         "hyperparams": params,
         "wrappers": wrapper_chain(cfg),
-        # relative to the agent folder, so a run folder that holds both can be moved or copied whole
-        "vision": None if cfg.vision is None else {"path": os.path.relpath(Path(cfg.vision).resolve(), out.resolve()),
-                                                   "sha256": vision_hash(cfg.vision)},
+        # the agent folder's own copy, so the folder can be moved, copied or sent alone
+        "vision": None if cfg.vision is None else {"path": VISION_COPY, "sha256": vision_hash(cfg.vision),
+                                                   "copied_from": os.path.relpath(Path(cfg.vision).resolve(), out.resolve())},
     }
     # an env, domain or action space that does not fit is refused here, before the folder is claimed
     env = build_env(cfg, cfg.domains, n_envs, cfg.seed)
@@ -205,6 +218,8 @@ def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> Base
             raise DarlaError(f"{out} holds a finished agent{': there is nothing to resume' if resume else ''}; choose another --out "
                              "to train anew")
         claim_run_folder(out, AGENT_FILE, record, resume=resume, key=RESUME_MUST_MATCH)
+        if cfg.vision is not None:
+            _copy_checkpoint(Path(cfg.vision), out / VISION_COPY)
         start = newest_checkpoint(out) if resume else None
         if start is not None:
             agent = _continue_from(start, env, params, cfg, out)
@@ -266,7 +281,7 @@ def _replacements(zip_path: Path, env: VecEnv, params: dict[str, Any], cfg: Agen
 def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
     """Load an agent folder written by :func:`train_agent`.
 
-    The vision checkpoint must still be where it was, unchanged (its hash is checked).
+    The vision checkpoint (the folder's own copy, for agents trained since 2026-12-03) must be unchanged: its hash is checked.
 
     :param folder: the agent folder.
     :param device: where the policy and vision model run.
@@ -295,7 +310,8 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
         # a latent agent's vision checkpoint is always named with its hash; without one it would load unchecked
         raise DarlaError(f"{record_path} is corrupted (its vision record does not fit its {cfg.mode} input); retrain the agent")
     if record["vision"] is not None:
-        # agents written before 2026-12-02 name it by an absolute path
+        # the folder's own copy; agents written before 2026-12-03 name the checkpoint relative to the
+        # folder, those before 2026-12-02 by an absolute path
         path = str(folder / record["vision"]["path"])
         if vision_hash(path) != record["vision"]["sha256"]:
             raise DarlaError(f"the vision checkpoint {path} changed since the agent was trained on it: restore it or retrain the agent")

@@ -1,4 +1,5 @@
-"""Vision checkpoints: a folder with ``model.safetensors`` and ``config.json``; nothing is unpickled."""
+"""Vision checkpoints: a folder with ``model.safetensors``, ``config.json`` and a ``README.md`` model card;
+nothing is unpickled."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from darla.models import VisionConfig, VisionModel, build_model, get_variant
 FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: the model card a model hub shows: what the checkpoint is, what it learned from, how to load it
+MODEL_CARD = "README.md"
 NORMALISATION = {"input": "uint8 (N, H, W, C)", "scale": 1.0 / 255.0, "layout": "NCHW"}
 
 
@@ -62,7 +65,31 @@ def save_vision(model: VisionModel, folder: str | Path, metadata: dict[str, Any]
             **(metadata or {}),
         },
     )
+    with atomic_path(folder / MODEL_CARD) as tmp:
+        tmp.write_text(model_card(read_config(folder)))
     return folder
+
+
+def model_card(config: dict[str, Any]) -> str:
+    """A short Markdown model card for a checkpoint's ``config.json``: the model, its data, its training, how to use it."""
+    model = config["model"]
+    variant = get_variant(model["variant"])
+    data, train = config.get("data", {}), config.get("train", {})
+    settings = ", ".join(f"{k} {v}" for k, v in model.items() if k != "variant" and not isinstance(v, dict))
+    lines = [f"# {model['variant']}: {variant.summary}", "",
+             f"A vision checkpoint written by darla {config.get('darla_version', '?')} (format {config.get('format_version')}).", "",
+             f"- **Model:** {settings}."]
+    if data:
+        lines.append(f"- **Data:** {data.get('frames', '?')} frames from `{data.get('path', '?')}` (manifest sha256 "
+                     f"{str(data.get('manifest_hash', '?'))[:12]}).")
+    if train:
+        lines.append("- **Training:** " + ", ".join(f"{k} {train[k]}" for k in ("steps", "batch_size", "lr", "seed", "precision", "augment")
+                                                   if k in train) + ".")
+    lines += ["", "Scores (disentanglement, same-state invariance): `darla inspect <this folder> --env ENV --out REPORT`.", "",
+              "```python", "import darla", "model = darla.load_vision(\"<this folder>\")",
+              "codes = model.encode(darla.models.frames_to_tensor(frames))  # uint8 (N, H, W, C) frames -> latent means", "```",
+              "", "Wrap an env with it: `darla train --vision <this folder> ...`, or `darla.wrappers` in Python.", ""]
+    return "\n".join(lines)
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from agents import hyperparams, make_agent
 from agents.augment import colour_jitter, random_shift
-from darla.agent import AgentConfig, build_env, load_agent, train_agent
+from darla.agent import AgentConfig, build_env, load_agent, train_agent, vision_hash
 from darla.cli import main
 from darla.collect import CollectConfig, collect
 from darla.errors import DarlaError
+from darla.evaluate import EvaluateConfig, episode_returns
 from agents import RandomPolicy
 from darla.models import make_config
 from darla.train import TrainConfig, pretrain
@@ -59,7 +60,12 @@ def test_ppo_on_latents_beats_the_random_policy(trained: Path) -> None:
 
 def test_agent_folder_records_the_chain(trained: Path, vision: Path) -> None:
     record = json.loads((trained / "agent.json").read_text())
-    assert record["vision"]["path"] == os.path.relpath(vision.resolve(), trained.resolve()) and len(record["vision"]["sha256"]) == 64
+    assert record["vision"]["path"] == "vision" and len(record["vision"]["sha256"]) == 64
+    assert record["vision"]["copied_from"] == os.path.relpath(vision.resolve(), trained.resolve())
+    # the folder's own copy: the same bytes as the checkpoint it was trained on, with its model card
+    assert vision_hash(trained / "vision") == vision_hash(vision) == record["vision"]["sha256"]
+    card = (trained / "vision" / "README.md").read_text()
+    assert card.startswith("# vae: ") and "- **Data:** 6000 frames from" in card
     assert record["wrappers"][-1].startswith("VecLatentObservation")
     assert record["config"]["mode"] == "latent" and record["n_envs"] == hyperparams("ppo", "darla/SeekAvoid2D-v0", "latent")["n_envs"]
     assert (trained / "model.zip").is_file() and any((trained / "checkpoints").iterdir())
@@ -83,20 +89,28 @@ def test_load_agent_reproduces_actions(trained: Path) -> None:
         assert k == k2 and torch.equal(v, v2)
 
 
-def test_a_run_folder_moved_whole_still_loads_its_agents(trained: Path, tmp_path: Path) -> None:
+def test_an_agent_folder_sent_alone_evaluates_from_its_new_place(trained: Path, vision: Path, tmp_path: Path) -> None:
+    sent = shutil.copytree(trained, tmp_path / "colleague" / "agent")
+    agent = load_agent(sent, device="cpu")
+    assert Path(agent.config.vision).resolve() == (sent / "vision").resolve()
+    returns = episode_returns(agent, ["A_default"], EvaluateConfig(agents=(str(sent),), episodes=3, seed=0))
+    assert np.array_equal(returns, episode_returns(load_agent(trained, device="cpu"), ["A_default"],
+                                                   EvaluateConfig(agents=(str(trained),), episodes=3, seed=0)))
+    (sent / "vision" / "config.json").write_text((sent / "vision" / "config.json").read_text() + " ")
+    with pytest.raises(DarlaError, match="changed since the agent was trained"):
+        load_agent(sent, device="cpu")
+
+
+def test_an_agent_of_the_earlier_layout_loads_its_vision_relative_to_itself(trained: Path, tmp_path: Path) -> None:
+    # agents trained before 2026-12-03 hold no copy: agent.json names the checkpoint relative to the folder
     run = tmp_path / "run"
-    shutil.copytree(trained / json.loads((trained / "agent.json").read_text())["vision"]["path"], run / "vision")
-    shutil.copytree(trained, run / "agents" / "a")
-    # the layout darla reproduce writes: the agent names its vision relative to itself
+    shutil.copytree(trained / "vision", run / "vision")
+    shutil.copytree(trained, run / "agents" / "a", ignore=shutil.ignore_patterns("vision"))
     record = json.loads((run / "agents" / "a" / "agent.json").read_text())
-    assert load_agent(trained, device="cpu").config.vision != str(run / "vision")
     record["vision"]["path"] = "../../vision"
     (run / "agents" / "a" / "agent.json").write_text(json.dumps(record))
     run.rename(tmp_path / "moved")
     assert Path(load_agent(tmp_path / "moved" / "agents" / "a", device="cpu").config.vision).resolve() == (tmp_path / "moved" / "vision").resolve()
-    (tmp_path / "moved" / "vision" / "config.json").write_text((tmp_path / "moved" / "vision" / "config.json").read_text() + " ")
-    with pytest.raises(DarlaError, match="changed since the agent was trained"):
-        load_agent(tmp_path / "moved" / "agents" / "a", device="cpu")
 
 
 def test_changed_or_missing_vision_is_refused(trained: Path, tmp_path: Path) -> None:
