@@ -48,6 +48,22 @@ def random_hue_rotation(*images: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(torch.einsum("nij,njhw->nihw", matrices.to(x.dtype), x).clamp(0, 1) for x in images)
 
 
+def random_colour_mix(*images: torch.Tensor, concentration: float = 0.25) -> tuple[torch.Tensor, ...]:
+    """Replace each RGB image's colours by a random convex mix of its channels: output channel ``c`` is
+    ``sum_k w_ck x_k`` with each row ``w_c`` drawn from a Dirichlet(``concentration``) distribution, the
+    same mix for row ``i`` of every batch given. Greys stay grey and values stay in [0, 1]; any hue can
+    become any other.
+
+    :param images: batches ``(N, 3, H, W)`` in [0, 1], all with the same ``N``
+    :param concentration: below 1, most weight on one channel: saturated colours stay saturated (a flat
+        Dirichlet, 1, would wash most colours out toward grey)
+    :return: the mixed batches
+    """
+    n = images[0].shape[0]
+    weights = torch.distributions.Dirichlet(torch.full((3,), concentration)).sample((n, 3)).to(images[0].device)
+    return tuple(torch.einsum("nij,njhw->nihw", weights.to(x.dtype), x) for x in images)
+
+
 class AugmentedCNN(BaseFeaturesExtractor):
     """NatureCNN whose inputs are augmented while the policy trains (not while it acts).
 

@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from agents.augment import random_hue_rotation
+from agents.augment import random_colour_mix, random_hue_rotation
 from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
 from darla.device import check_precision, resolve_device, resolve_precision
 from darla.errors import DarlaError, require_positive
@@ -35,7 +35,7 @@ TRAINER_FILE = "trainer.json"
 #: the parts of pretrain.json a --resume must match
 RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps", "train.augment")
 #: what TrainConfig.augment accepts
-AUGMENTATIONS = ("none", "hue")
+AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix}
 
 
 @dataclass
@@ -56,9 +56,10 @@ class TrainConfig:
     :param log_every: steps between TensorBoard and progress-bar updates.
     :param teacher_steps: steps for a teacher trained first (the DAE of beta_vae_dae);
         ``None`` means ``steps``.
-    :param augment: ``"none"``, or ``"hue"``: each training frame's hue rotated by a random angle
-        (the teacher's frames too), so that colour varies continuously in what the model sees rather
-        than between a few room styles.
+    :param augment: ``"none"``; ``"hue"``: each training frame's hue rotated by a random angle; or
+        ``"mix"``: each frame's channels replaced by a random convex mix of them (any hue to any other,
+        brightness too). The teacher's frames too. Colour then varies continuously in what the model
+        sees rather than between a few room styles.
     """
 
     steps: int = 5000
@@ -211,10 +212,11 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
         if model.takes_domains:
             labels["domain"] = torch.as_tensor(frames.domains_of(idx), device=device)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
-        if cfg.augment == "hue" and "pair" in labels:
-            x, labels["pair"] = random_hue_rotation(x, labels["pair"])
-        elif cfg.augment == "hue":
-            (x,) = random_hue_rotation(x)
+        augment = AUGMENTATIONS[cfg.augment]
+        if augment is not None and "pair" in labels:
+            x, labels["pair"] = augment(x, labels["pair"])
+        elif augment is not None:
+            (x,) = augment(x)
         with autocast:
             terms = runner(x, step, **labels)
         _check_finite(terms, step, out, world)
@@ -273,8 +275,8 @@ def pretrain(
     variant = get_variant(config.variant)
     frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
-    if train.augment == "hue" and frames.channels != 3:
-        raise DarlaError(f"--augment hue rotates RGB colours, but {data} holds {frames.channels}-channel frames: use --augment none")
+    if train.augment != "none" and frames.channels != 3:
+        raise DarlaError(f"--augment {train.augment} changes RGB colours, but {data} holds {frames.channels}-channel frames: use --augment none")
     # the record keeps the learning rate used, not "the variant's", which a later release may change
     train = dataclasses.replace(train, lr=train.learning_rate(config.variant),
                                 precision=resolve_precision(train.precision, resolve_device(train.device)))
