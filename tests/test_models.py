@@ -311,3 +311,24 @@ def test_cycle_vae_swaps_the_look_through_its_specific_code_alone(tmp_path: Path
     # the square (measured: 19 grey levels off, against 94 from held's own room)
     assert error(moved) < 0.5 * error(held), (error(moved), error(held))
     assert error(moved) < error(elsewhere), (error(moved), error(elsewhere))
+
+
+def test_each_greedy_stage_of_the_stacked_ae_lowers_its_own_error(rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
+    steps = 60
+    model = small_model("stacked_ae", frames, tmp_path, greedy_steps=steps)
+    errors = []
+
+    @torch.no_grad()
+    def measure(k: int) -> float:
+        return float(model.stage_loss(x, k) if k < model.stages else model.loss(x, 10**6)["recon"])
+
+    for k in range(model.stages + 1):
+        # stage k's error when it starts (the layers below trained) and when it ends; then the fine-tuning
+        start = measure(k)
+        fit(model, frames, TrainConfig(steps=steps * (k + 1), batch_size=32, lr=1e-3, device="cpu", checkpoint_every=steps),
+            tmp_path / "stacked", resume=True)
+        errors.append((start, measure(k)))
+    for k, (start, end) in enumerate(errors):
+        assert end < 0.8 * start, f"stage {k}: {errors}"

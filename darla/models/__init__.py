@@ -9,6 +9,8 @@ from darla.models.autoencoders import (
     DenoisingAutoencoder,
     SparseAEConfig,
     SparseAutoencoder,
+    StackedAEConfig,
+    StackedAutoencoder,
 )
 from darla.models.base import TrunkConfig, VisionConfig, VisionModel, frames_to_tensor
 from darla.models.pca import PCA, PCAConfig
@@ -28,6 +30,8 @@ __all__ = [
     "PCAConfig",
     "SparseAEConfig",
     "SparseAutoencoder",
+    "StackedAEConfig",
+    "StackedAutoencoder",
     "TrunkConfig",
     "VAE",
     "VAEConfig",

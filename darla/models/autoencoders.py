@@ -181,3 +181,69 @@ class ContractiveAutoencoder(Autoencoder):
     def penalties(self, x: torch.Tensor, code: torch.Tensor) -> dict[str, torch.Tensor]:
         """``contractive``: weighted Jacobian penalty at the input."""
         return {"contractive": self.config.contractive_weight * self.jacobian_penalty(x)}
+
+
+@dataclass
+class StackedAEConfig(AEConfig):
+    """Stacked autoencoder: the trunk trained greedily, one layer pair at a time, then end to end.
+
+    :param greedy_steps: training steps of each greedy stage; the trunk has one stage per conv
+        layer and two for its fully connected layers, and the steps after the last stage fine-tune
+        the whole stack on pixel reconstruction.
+    """
+
+    greedy_steps: int = 200
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.greedy_steps < 0:
+            raise DarlaError(f"greedy_steps must be 0 or more, got {self.greedy_steps}")
+
+
+class StackedAutoencoder(Autoencoder):
+    """DARLA's trunk as a stack of autoencoders, trained the way deep autoencoders were before end-to-end
+    training worked (Hinton & Salakhutdinov 2006; Bengio et al. 2007): stage ``k`` trains encoder layer
+    ``k`` and its mirror in the decoder to reconstruct the frozen lower layers' code, then the whole
+    stack is fine-tuned on pixels. The same weights as ``ae``, so the two compare training alone.
+    """
+
+    config: StackedAEConfig
+
+    @property
+    def stages(self) -> int:
+        """Greedy stages: one per conv layer, then the hidden and the code layers."""
+        return len(self.config.conv_channels) + 2
+
+    def _encoder_stage(self, k: int) -> torch.nn.Module:
+        net, n = self.encoder.net, len(self.config.conv_channels)
+        if k < n:
+            return net[2 * k : 2 * k + 2]
+        return net[2 * n : 2 * n + 3] if k == n else net[2 * n + 3 :]
+
+    def _decoder_stage(self, k: int, code: torch.Tensor) -> torch.Tensor:
+        """Decoder layer ``k``'s mirror of ``code``: logits for ``k = 0``, else the layer below's activations."""
+        dec, n = self.decoder, len(self.config.conv_channels)
+        if k == n + 1:
+            return dec.fc[:2](code)
+        if k == n:
+            return dec.fc[2:](code).view(-1, dec.top_channels, dec.side, dec.side)
+        return dec.deconv[2 * (n - 1 - k) : 2 * (n - 1 - k) + 2](code)
+
+    def stage_loss(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Stage ``k``'s reconstruction error: of the pixels for ``k = 0``, else of layer ``k``'s frozen input."""
+        with torch.no_grad():
+            below = x
+            for j in range(k):
+                below = self._encoder_stage(j)(below)
+        rebuilt = self._decoder_stage(k, self._encoder_stage(k)(below))
+        if k == 0:
+            return self.reconstruction(rebuilt, x).mean()
+        return (rebuilt.float() - below.float()).pow(2).flatten(1).sum(dim=1).mean()
+
+    def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+        """The greedy stage of ``step`` (``stage_recon``), or after the last, end-to-end reconstruction."""
+        stage = step // self.config.greedy_steps if self.config.greedy_steps else self.stages
+        if stage >= self.stages:
+            return {**super().loss(x, step), "stage": torch.tensor(float(self.stages))}
+        recon = self.stage_loss(x, stage)
+        return {"stage_recon": recon, "stage": torch.tensor(float(stage)), "loss": recon}

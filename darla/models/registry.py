@@ -17,6 +17,8 @@ from darla.models.autoencoders import (
     DenoisingAutoencoder,
     SparseAEConfig,
     SparseAutoencoder,
+    StackedAEConfig,
+    StackedAutoencoder,
 )
 from darla.models.base import VisionConfig, VisionModel
 from darla.models.pca import PCA, PCAConfig
@@ -54,6 +56,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("dae", DenoisingAutoencoder, DAEConfig, "denoising autoencoder (occlusion by default)"),
         Variant("sparse_ae", SparseAutoencoder, SparseAEConfig, "autoencoder with an L1 or KL sparsity penalty"),
         Variant("contractive_ae", ContractiveAutoencoder, ContractiveAEConfig, "autoencoder with an exact Jacobian penalty"),
+        Variant("stacked_ae", StackedAutoencoder, StackedAEConfig,
+                "the ae trunk trained greedily one layer pair at a time, then fine-tuned end to end"),
         Variant("vae", VAE, VAEConfig, "variational autoencoder", lr=1e-4),
         Variant("beta_vae", VAE, VAEConfig, "beta-VAE (optionally Burgess et al.'s capacity)", lr=1e-4, defaults={"beta": 4.0}),
         Variant(
