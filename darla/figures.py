@@ -139,17 +139,16 @@ def leak_bars(pairs: dict[str, dict], path: Path) -> Path:
 def write_figures(model: VisionModel, frames: FrameDataset, out: Path, n_frames: int = 256) -> list[Path]:
     """Write every figure for a trained model into ``out`` and return their paths.
 
-    ``reconstructions.png``, ``traversals.png``, and one bar chart per vector-valued loss term
-    (``kl_per_dim.png`` for the VAE family).
+    ``reconstructions.png`` and ``traversals.png`` (for a model with a decoder), and one bar chart
+    per vector-valued loss term (``kl_per_dim.png`` for the VAE family).
     """
     model.eval()
     idx = np.linspace(0, len(frames) - 1, min(n_frames, len(frames))).astype(int)
     x = frames_to_tensor(frames.get(idx), model.device)
-    codes = model.encode(x)
-    paths = [
-        reconstruction_grid(model, x[:: max(1, len(x) // 8)][:8], out / "reconstructions.png"),
-        traversal_grid(model, x, codes, out / "traversals.png"),
-    ]
+    paths = []
+    if model.has_decoder:
+        paths += [reconstruction_grid(model, x[:: max(1, len(x) // 8)][:8], out / "reconstructions.png"),
+                  traversal_grid(model, x, model.encode(x), out / "traversals.png")]
     for name, value in model.loss(x).items():
         if value.dim() == 1:
             paths.append(vector_term_bars(name, value.float().cpu().numpy(), out / f"{name}.png"))

@@ -166,14 +166,18 @@ def _model_figures(model: VisionModel, frames: dict[str, np.ndarray], out: Path)
     names = list(frames)
     every = np.concatenate(list(frames.values()))
     x = frames_to_tensor(every, model.device)
-    files = {n: figure_name("reconstructions", n, i) for i, n in enumerate(names)}
-    figures = {files[n]: f"reconstructions in {n}" for n in names}
+    figures: dict[str, str] = {}
     notes = []
     with torch.no_grad():
-        for n in names:
-            reconstruction_grid(model, frames_to_tensor(frames[n][:8], model.device), out / files[n])
-        traversal_grid(model, x, model.encode(x), out / "traversals.png")
-        figures["traversals.png"] = "latent traversals (rows: latents, most varying first)"
+        if model.has_decoder:
+            for i, n in enumerate(names):
+                file = figure_name("reconstructions", n, i)
+                reconstruction_grid(model, frames_to_tensor(frames[n][:8], model.device), out / file)
+                figures[file] = f"reconstructions in {n}"
+            traversal_grid(model, x, model.encode(x), out / "traversals.png")
+            figures["traversals.png"] = "latent traversals (rows: latents, most varying first)"
+        else:
+            notes.append(f"No reconstructions or traversals: a `{model.config.variant}` has no decoder.")
         vector_terms = {k: v.float().cpu().numpy() for k, v in model.loss(x).items() if v.dim() == 1}
     for term, values in vector_terms.items():
         vector_term_bars(term, values, out / f"{term}.png")

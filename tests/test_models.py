@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from conftest import SMALL
+from darla.errors import DarlaError
 from darla.frames import FrameDataset
+from darla.metrics.discriminator import CHANCE, discriminator_score, frame_features
 from darla.models import VARIANTS, BetaVAEDAE, ContractiveAutoencoder, build_model, frames_to_tensor, make_config
 from darla.train import TrainConfig, fit
 
@@ -332,3 +334,22 @@ def test_each_greedy_stage_of_the_stacked_ae_lowers_its_own_error(rooms_dir: Pat
         errors.append((start, measure(k)))
     for k, (start, end) in enumerate(errors):
         assert end < 0.8 * start, f"stage {k}: {errors}"
+
+
+def test_dim_codes_tell_their_frames_apart(rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    pixels = frames.get(np.arange(1024))
+    model = small_model("dim", frames, tmp_path)
+
+    def held_out_loss() -> float:
+        with torch.no_grad():
+            codes = model.encode(frames_to_tensor(pixels)).numpy()
+        return discriminator_score(frame_features(pixels, size=8), codes, np.random.default_rng(0))["discriminator_loss"]
+
+    before = held_out_loss()
+    fit(model, frames, TrainConfig(steps=300, batch_size=32, lr=1e-3, device="cpu"), tmp_path / "dim")
+    after = held_out_loss()
+    # measured on AMD EPYC (Zen 4): 0.340 untrained, 0.242 after 300 steps (chance 0.693)
+    assert after < 0.6 * CHANCE and after < 0.9 * before, (before, after)
+    with pytest.raises(DarlaError, match="dim has no decoder"):
+        model.decode(torch.zeros(1, SMALL["latent_dim"]))

@@ -146,6 +146,8 @@ class VisionModel(nn.Module):
 
     #: what the reconstruction loss compares images through, for figure labels (None: pixels)
     compares_through: str | None = None
+    #: whether :meth:`decode` maps codes back to images (reconstruction and traversal figures need it)
+    has_decoder: bool = True
     #: whether :meth:`loss` takes ``pair=``: the same states drawn in other domains, which
     #: pretraining then reads beside the frames (``darla collect --pairs``)
     takes_pairs: bool = False

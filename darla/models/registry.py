@@ -21,6 +21,7 @@ from darla.models.autoencoders import (
     StackedAutoencoder,
 )
 from darla.models.base import VisionConfig, VisionModel
+from darla.models.infomax import DeepInfoMax, DIMConfig
 from darla.models.pca import PCA, PCAConfig
 from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
 from darla.models.weak import AdaGVAE, AdaGVAEConfig, AdaGVAEDAE, AdaGVAEDAEConfig, CycleVAE, CycleVAEConfig
@@ -78,6 +79,8 @@ VARIANTS: dict[str, Variant] = {
             teacher="dae",
         ),
         Variant("cycle_vae", CycleVAE, CycleVAEConfig, "LUSR's cycle-consistent VAE: domain-general and domain-specific codes, domain ids only",
+                lr=1e-4),
+        Variant("dim", DeepInfoMax, DIMConfig, "Deep InfoMax: no decoder; the code told apart from other frames' by global and local critics",
                 lr=1e-4),
         Variant("pca", PCA, PCAConfig, "linear baseline, incremental PCA"),
     )
