@@ -22,6 +22,7 @@ from darla.models.autoencoders import (
 )
 from darla.models.base import VisionConfig, VisionModel
 from darla.models.infomax import DeepInfoMax, DIMConfig
+from darla.models.masked import MAEConfig, MaskedAutoencoder
 from darla.models.pca import PCA, PCAConfig
 from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
 from darla.models.weak import AdaGVAE, AdaGVAEConfig, AdaGVAEDAE, AdaGVAEDAEConfig, CycleVAE, CycleVAEConfig
@@ -82,6 +83,8 @@ VARIANTS: dict[str, Variant] = {
                 lr=1e-4),
         Variant("dim", DeepInfoMax, DIMConfig, "Deep InfoMax: no decoder; the code told apart from other frames' by global and local critics",
                 lr=1e-4),
+        Variant("mae", MaskedAutoencoder, MAEConfig, "masked autoencoder: a transformer on a quarter of the patches, the rest predicted",
+                lr=1e-3),
         Variant("pca", PCA, PCAConfig, "linear baseline, incremental PCA"),
     )
 }
