@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     from darla.collect import CollectConfig
     from darla.demo import DemoConfig
     from darla.evaluate import EvaluateConfig
-    from darla.reproduce import BASELINES, PROTOCOLS, REPRESENTATIONS, ReproduceConfig
+    from darla.reproduce import ALL_REPRESENTATIONS, BASELINES, PROTOCOLS, REPRESENTATIONS, ReproduceConfig
     from darla.models import VARIANTS
     from darla.inspect import InspectConfig
     from darla.train import TrainConfig
@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--protocol", action="append", dest="protocols", choices=PROTOCOLS,
                    help="single (learn in A_default) or multi (learn in the train group); repeat for both (default: both)")
     r.add_argument("--method", action="append", dest="methods", metavar="NAME",
-                   help=f"one of {', '.join(REPRESENTATIONS + BASELINES)}; repeat for several (default: all)")
+                   help=f"one of {', '.join(ALL_REPRESENTATIONS + BASELINES)}; repeat for several (default: "
+                        f"{', '.join(REPRESENTATIONS + BASELINES)})")
     add_dataclass_arguments(r, ReproduceConfig, skip=("protocols", "methods"))
 
     d = sub.add_parser("demo", help="the quick demo: frames, beta_vae_dae, a latent and a pixel PPO agent, zero-shot transfer")

@@ -35,7 +35,7 @@ from darla.evaluate import REPORT_FILE, EvaluateConfig, evaluate
 from darla.figures import results_figure
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.inspect import METRICS_FILE, InspectConfig, inspect_model
-from darla.models import VisionConfig, get_variant, make_config
+from darla.models import VARIANTS, VisionConfig, get_variant, make_config
 from darla.results import HEADLINE_SCORES, INVARIANCE_SCORES, TARGET, collect_results, read_scores, results_table, scores_table
 from darla.runner import Cell, cpu_seconds, finished_cells, run_cells
 from darla.train import TrainConfig, pretrain
@@ -45,7 +45,10 @@ RUN_FILE = "reproduce.json"
 RESULTS_FILE = "results.json"
 TABLE_FILE = "results.md"
 FIGURE_FILE = "results.png"
+#: the representations an experiment compares unless told otherwise
 REPRESENTATIONS = ("ae", "dae", "vae", "beta_vae", "beta_vae_dae", "ada_gvae", "cycle_vae")
+#: every registered vision model can be named with --method: the defaults first, then the rest of the family
+ALL_REPRESENTATIONS = REPRESENTATIONS + tuple(v for v in VARIANTS if v not in REPRESENTATIONS)
 BASELINES = ("pixels", "pixels_aug")
 PROTOCOLS = ("single", "multi")
 SMALL_TRUNK = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64}
@@ -167,7 +170,7 @@ class ReproduceConfig:
             raise DarlaError(f"unknown budget {self.budget!r}: choose one of {', '.join(BUDGETS)}")
         if self.env not in envs.ENV_IDS:
             raise DarlaError(f"reproduce needs an env with domain groups: one of {', '.join(envs.ENV_IDS)}, got {self.env!r}")
-        for name, values, known in (("protocol", self.protocols, PROTOCOLS), ("method", self.methods, REPRESENTATIONS + BASELINES)):
+        for name, values, known in (("protocol", self.protocols, PROTOCOLS), ("method", self.methods, ALL_REPRESENTATIONS + BASELINES)):
             if not values:
                 raise DarlaError(f"no {name} given: choose from {', '.join(known)}")
             unknown = [v for v in values if v not in known]
@@ -271,20 +274,22 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     budget = cfg.plan
     frames = str(out / "frames")
     # a variant that learns from pairs gets each frame's state drawn in another train domain too
-    pairs = int(any(get_variant(m).model.takes_pairs for m in cfg.methods if m in REPRESENTATIONS))
+    pairs = int(any(get_variant(m).model.takes_pairs for m in cfg.methods if m in ALL_REPRESENTATIONS))
     cells = [Cell("frames", Job.plan("collect", {"env": cfg.env, "domains": ["train"], "frames": budget.frames, "seed": cfg.seed,
                                         "out": frames, **budget.collect, **({"pairs": pairs} if pairs else {})}),
                   str(out / "frames" / "manifest.json"))]
     vision = {}
     # beta_vae_dae learns through a DAE: the dae cell trains it, whether or not dae is compared
     needed = set(cfg.methods) | ({"dae"} if "beta_vae_dae" in cfg.methods else set())
-    for rep in (r for r in REPRESENTATIONS if r in needed):
+    for rep in (r for r in ALL_REPRESENTATIONS if r in needed):
         folder = out / "vision" / rep
         teacher = str(out / "vision" / "dae") if rep == "beta_vae_dae" else None
         vision[rep] = str(folder)
         settings = dict(budget.vision.get(rep, {}))
         lr, steps = settings.pop("lr", None), settings.pop("steps", budget.vision_steps)
-        cells.append(Cell(f"vision/{rep}", Job.plan("vision", {"variant": rep, "model": {**budget.model, **settings}, "lr": lr,
+        # the budget's trunk shape applies to the variants built on the trunk
+        shape = {k: v for k, v in budget.model.items() if k in {f.name for f in dataclasses.fields(get_variant(rep).config)}}
+        cells.append(Cell(f"vision/{rep}", Job.plan("vision", {"variant": rep, "model": {**shape, **settings}, "lr": lr,
                                                       "steps": steps, "seed": cfg.seed, "device": cfg.device,
                                                       "data": frames, "teacher": teacher, "out": str(folder)}),
                           str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
@@ -343,7 +348,7 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     seconds = run_cells(cells, out, cfg.workers)
     wall = time.perf_counter() - start
     results = collect_results(out, cfg.protocols, cfg.methods)
-    scores = read_scores(out, tuple(m for m in cfg.methods if m in REPRESENTATIONS))
+    scores = read_scores(out, tuple(m for m in cfg.methods if m in ALL_REPRESENTATIONS))
     report = {
         **record,
         "wall_seconds_this_run": wall,

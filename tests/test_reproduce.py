@@ -102,6 +102,17 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     assert reproduce(cfg, tmp_path / "moved")["cell_seconds_this_run"] == {}
 
 
+def test_the_rest_of_the_family_is_planned_when_named_and_takes_the_trunk_shape_where_it_has_one(tmp_path: Path) -> None:
+    assert not {"stacked_ae", "dim", "mae"} & set(ReproduceConfig().methods)
+    cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", protocols=("single",), methods=("stacked_ae", "dim", "mae"),
+                                                           device="cpu"), tmp_path)}
+    models = {name: cells[f"vision/{name}"].args["model"] for name in ("stacked_ae", "dim", "mae")}
+    assert models["stacked_ae"]["conv_channels"] == models["dim"]["conv_channels"] == [16, 16, 32, 32]
+    # a transformer has no conv trunk to shrink; it takes the budget's code size alone
+    assert models["mae"] == {"latent_dim": 8}
+    assert {"agents/single/mae/seed0", "inspect/dim", "eval/single/stacked_ae"} <= set(cells)
+
+
 def test_cells_with_the_longest_chain_behind_them_run_first(tmp_path: Path) -> None:
     cells = plan_cells(ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae", "pixels"), device="cpu"), tmp_path)
     chain = chain_lengths(cells)
