@@ -64,7 +64,9 @@ SHORT_TRAINING = {"beta_vae_dae": {"lr": 1e-3, "dae_layer": "bottleneck"},
                   # the cycle's weight chosen on generated rooms (those of tests/test_models.py, 800 steps): at 10
                   # the general code held nothing of the object, at 1 its place (probe R^2 0.96); steps and lr as
                   # ada_gvae's, untested on the env by an agent
-                  "cycle_vae": {"lr": 5e-4, "steps": 3000, "cycle_weight": 1.0}}
+                  "cycle_vae": {"lr": 5e-4, "steps": 3000, "cycle_weight": 1.0},
+                  # six greedy stages of a tenth of the steps each, the last 40% fine-tuning (untuned)
+                  "stacked_ae": {"greedy_steps": 100}}
 #: ten times the quick budget's vision steps, the length disentanglement needs in the field's experience;
 #: settings chosen by same-state retrieval on train-group pairs (benchmarks/tune_invariance.py,
 #: benchmarks/results/tune_invariance.json): beta_vae_dae at beta 53 reading J at the DAE's output
@@ -75,7 +77,8 @@ SHORT_TRAINING = {"beta_vae_dae": {"lr": 1e-3, "dae_layer": "bottleneck"},
 CLAIM_TRAINING = {"dae": {"steps": 3000},
                   "beta_vae_dae": {"lr": 5e-4, "dae_layer": "output", "beta": 53.0},
                   "ada_gvae": {"lr": 5e-4},
-                  "cycle_vae": {"lr": 5e-4, "cycle_weight": 1.0}}
+                  "cycle_vae": {"lr": 5e-4, "cycle_weight": 1.0},
+                  "stacked_ae": {"greedy_steps": 1000}}
 #: chosen on train-group criteria (benchmarks/tune_invariance.py, 10,000 frames): starting every frame
 #: afresh shows an object in 0.51 of the frames against 0.26 along random-policy episodes, and raised
 #: beta_vae_dae's train-pair probe R^2 from -1.06 to -0.36 and its retrieval from 0.149 to 0.158
@@ -121,7 +124,8 @@ BUDGETS = {
     # a plumbing check: every cell runs, nothing learns much
     "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2,
                     model={**SMALL_TRUNK, "latent_dim": 8}, collect=COVERING,
-                    vision={**SHORT_TRAINING, "ada_gvae": {"lr": 1e-3}, "cycle_vae": {"lr": 1e-3, "specific_dim": 2, "cycle_weight": 1.0}},
+                    vision={**SHORT_TRAINING, "ada_gvae": {"lr": 1e-3}, "cycle_vae": {"lr": 1e-3, "specific_dim": 2, "cycle_weight": 1.0},
+                            "stacked_ae": {"greedy_steps": 2}},
                     inspect={"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
                              "n_estimators": 5, "pool": 400, "frames_per_domain": 16, "discriminator_samples": 200,
                              "discriminator_epochs": 2, "invariance_states": 100}),
