@@ -48,14 +48,23 @@ def _room(name: str, object_set: str, style: str) -> SeekAvoidDomain:
     return SeekAvoidDomain(name=name, wall_colour=walls, floor_colour=floor, object_set=object_set)
 
 
+#: more rooms of object set B, (wall, floor) colours drawn from the palette at random (seed 0): vision data
+#: in which the room's look varies over many values, apart from the objects' meaning; object set A appears
+#: in none of them, so the target (A in the alternate room) is no nearer for them
+VISION_ROOMS = (("beige", "brown"), ("beige", "orange"), ("black", "pink"), ("black", "white"), ("blue", "cyan"),
+                ("cyan", "orange"), ("cyan", "white"), ("grey", "white"), ("orange", "pink"), ("pink", "black"),
+                ("purple", "teal"), ("yellow", "red"))
+
 CATALOGUE = DomainCatalogue(
     SeekAvoidDomain,
     presets={
-        name: _room(name, *name.split("_"))
-        for name in ("A_default", "B_default", "B_alternate", "A_alternate")
+        **{name: _room(name, *name.split("_")) for name in ("A_default", "B_default", "B_alternate", "A_alternate")},
+        **{f"B_{walls}_{floor}": SeekAvoidDomain(name=f"B_{walls}_{floor}", wall_colour=walls, floor_colour=floor, object_set="B")
+           for walls, floor in VISION_ROOMS},
     },
     # DARLA's protocol: train on three combinations, hold out object set A in the alternate room
-    groups={"train": ("A_default", "B_default", "B_alternate"), "target": ("A_alternate",)},
+    groups={"train": ("A_default", "B_default", "B_alternate"), "target": ("A_alternate",),
+            "rooms": tuple(f"B_{walls}_{floor}" for walls, floor in VISION_ROOMS)},
 )
 
 

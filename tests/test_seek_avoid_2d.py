@@ -153,7 +153,8 @@ def test_json_domain_round_trips(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "spec,fragment",
     [
-        ("C_default", "presets: A_default, B_default, B_alternate, A_alternate; groups: train, target"),
+        ("C_default", "presets: A_default, B_default, B_alternate, A_alternate, B_beige_brown"),
+        ("C_default", "groups: train, target, rooms"),
         ({"wall_colour": "mauve"}, "unknown wall_colour 'mauve'; choose one of orange"),
         ({"object_set": "Z"}, "unknown object_set 'Z'; choose one of A, B"),
         ({"wall_texture": "marble"}, "choose one of plain, stripes, checker, noise"),
