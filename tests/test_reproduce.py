@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import darla.reproduce as reproduce_module
+import envs
 import darla.runner as runner_module
 from darla.cli import main
 from darla.errors import DarlaError
@@ -111,6 +112,19 @@ def test_the_rest_of_the_family_is_planned_when_named_and_takes_the_trunk_shape_
     # a transformer has no conv trunk to shrink; it takes the budget's code size alone
     assert models["mae"] == {"latent_dim": 8}
     assert {"agents/single/mae/seed0", "inspect/dim", "eval/single/stacked_ae"} <= set(cells)
+
+
+def test_the_claim_budgets_extra_rooms_never_hold_the_targets_objects(tmp_path: Path) -> None:
+    cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="claim", methods=("beta_vae_dae",)), tmp_path)}
+    assert cells["frames"].args["domains"] == ["train", "rooms"]
+    rooms = envs.catalogue("darla/SeekAvoid2D-v0").resolve("rooms")
+    target = envs.catalogue("darla/SeekAvoid2D-v0").resolve("target")[0]
+    assert len(rooms) == 12 and {d.object_set for d in rooms} == {"B"} != {target.object_set}
+    # the DAE learns on the same mixed colours as the beta-VAE that reads it
+    assert cells["vision/dae"].args["augment"] == cells["vision/beta_vae_dae"].args["augment"] == "mix"
+    # an env without extra rooms collects from its train group
+    reacher = {c.name: c for c in plan_cells(ReproduceConfig(env="darla/ReacherPixels-v0", budget="claim", methods=("vae",)), tmp_path)}
+    assert reacher["frames"].args["domains"] == ["train"] and "augment" not in reacher["vision/vae"].args
 
 
 def test_cells_with_the_longest_chain_behind_them_run_first(tmp_path: Path) -> None:
