@@ -138,7 +138,8 @@ def test_cells_with_the_longest_chain_behind_them_run_first(tmp_path: Path) -> N
 def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_target(tmp_path: Path) -> None:
     cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="quick"), tmp_path)}
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae")
-    assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0" and cells["frames"].args["domains"] == ["train"]
+    # the train group and rooms of object set B; never the target's objects in the alternate room
+    assert cells["frames"].args["env"] == "darla/SeekAvoid2D-v0" and cells["frames"].args["domains"] == ["train", "rooms"]
     assert sum(c.job.kind == "agent" for c in cells.values()) == 2 * 9 * 3
     # covering frames, with pairs for ada_gvae; no other method's agent sees a part of its code
     assert cells["frames"].args["policy"] == "resets" and cells["frames"].args["pairs"] == 1
