@@ -281,7 +281,7 @@ def _replacements(zip_path: Path, env: VecEnv, params: dict[str, Any], cfg: Agen
 def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
     """Load an agent folder written by :func:`train_agent`.
 
-    The vision checkpoint (the folder's own copy, for agents trained since 2026-12-03) must be unchanged: its hash is checked.
+    The vision checkpoint (the folder's own copy, in agents that hold one) must be unchanged: its hash is checked.
 
     :param folder: the agent folder.
     :param device: where the policy and vision model run.
@@ -310,8 +310,8 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
         # a latent agent's vision checkpoint is always named with its hash; without one it would load unchecked
         raise DarlaError(f"{record_path} is corrupted (its vision record does not fit its {cfg.mode} input); retrain the agent")
     if record["vision"] is not None:
-        # the folder's own copy; agents written before 2026-12-03 name the checkpoint relative to the
-        # folder, those before 2026-12-02 by an absolute path
+        # the folder's own copy; older agents name the checkpoint relative to the folder, the oldest by an
+        # absolute path
         path = str(folder / record["vision"]["path"])
         if vision_hash(path) != record["vision"]["sha256"]:
             raise DarlaError(f"the vision checkpoint {path} changed since the agent was trained on it: restore it or retrain the agent")

@@ -102,7 +102,7 @@ def test_an_agent_folder_sent_alone_evaluates_from_its_new_place(trained: Path, 
 
 
 def test_an_agent_of_the_earlier_layout_loads_its_vision_relative_to_itself(trained: Path, tmp_path: Path) -> None:
-    # agents trained before 2026-12-03 hold no copy: agent.json names the checkpoint relative to the folder
+    # agents trained before the copy existed hold none: agent.json names the checkpoint relative to the folder
     run = tmp_path / "run"
     shutil.copytree(trained / "vision", run / "vision")
     shutil.copytree(trained, run / "agents" / "a", ignore=shutil.ignore_patterns("vision"))
