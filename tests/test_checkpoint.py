@@ -12,7 +12,7 @@ import torch
 
 from conftest import SMALL
 import darla
-from darla.checkpoint import CONFIG_FILE, MODEL_FILE
+from darla.checkpoint import CONFIG_FILE, MODEL_CARD, MODEL_FILE
 from darla.frames import FrameDataset
 from darla.models import VAE, frames_to_tensor, make_config
 from darla.train import TrainConfig, pretrain
@@ -133,4 +133,4 @@ def test_periodic_checkpoints_are_whole_and_pruned(rooms_dir: Path, tmp_path: Pa
     ckpts = sorted((tmp_path / "run" / "checkpoints").iterdir())
     assert [p.name for p in ckpts] == ["step_00000009", "step_00000012"]
     for p in ckpts:
-        assert {f.name for f in p.iterdir()} == {MODEL_FILE, CONFIG_FILE, "optimizer.safetensors", "trainer.json"}
+        assert {f.name for f in p.iterdir()} == {MODEL_FILE, CONFIG_FILE, MODEL_CARD, "optimizer.safetensors", "trainer.json"}

@@ -43,7 +43,7 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
             assert domains == ["source", "target"], (protocol, method)
             assert all(len(r["returns"][0]) == 2 for r in rows_)  # the smoke budget's episodes
     agent = json.loads((out / "agents" / "single" / "beta_vae_dae" / "seed0" / "agent.json").read_text())
-    assert agent["config"]["domains"] == ["A_default"] and agent["vision"]["path"].endswith("vision/beta_vae_dae")
+    assert agent["config"]["domains"] == ["A_default"] and agent["vision"]["copied_from"].endswith("vision/beta_vae_dae")
     assert (out / "results.png").stat().st_size > 10_000
     assert set(results["disentanglement"]) == set(REPRESENTATIONS)
     assert 0.0 <= results["disentanglement"]["beta_vae_dae"]["mig"] <= 1.0

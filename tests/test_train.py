@@ -64,21 +64,21 @@ def test_colour_augmentations_keep_greys_and_pairs_and_vary_per_frame(augment) -
     assert np.abs(hue_rotation_matrix(np.array([0.0, 360.0])) - np.eye(3)).max() < 1e-9
 
 
-def test_hue_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir: Path, tmp_path: Path) -> None:
+def test_colour_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir: Path, tmp_path: Path) -> None:
     frames = FrameDataset(rooms_dir)
     x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
     # every frame turned 180 degrees: colours the unaugmented model never saw
     turned = torch.einsum("ij,njhw->nihw", torch.as_tensor(hue_rotation_matrix(180.0), dtype=torch.float32), x).clamp(0, 1)
     errors = {}
-    for augment in ("none", "hue", "mix"):
+    for augment in ("none", "mix"):
         torch.manual_seed(0)
         model = build_model(make_config("ae", image_size=32, **SMALL))
         fit(model, frames, TrainConfig(steps=200, batch_size=32, lr=1e-3, device="cpu", precision="fp32", augment=augment),
             tmp_path / augment)
         with torch.no_grad():
             errors[augment] = float(((model.decode(model.encode(turned)) - turned) ** 2).mean())
-    # measured on AMD EPYC (Zen 4): 0.0367 (hue) and 0.0345 (mix), against 0.0501 (none)
-    assert errors["hue"] < 0.85 * errors["none"] and errors["mix"] < 0.85 * errors["none"], errors
+    # measured on AMD EPYC (Zen 4): 0.0345, against 0.0501 unaugmented (hue rotation: 0.0367)
+    assert errors["mix"] < 0.85 * errors["none"], errors
 
 
 def test_augment_is_checked(rooms_dir: Path) -> None:
