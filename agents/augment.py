@@ -1,4 +1,5 @@
-"""The data-augmentation competitor: NatureCNN on frames randomly shifted and colour-jittered."""
+"""Image augmentations: the augmentation competitor (NatureCNN on frames randomly shifted and colour-jittered),
+and the colour changes a vision model can be pretrained under (random hue rotation, random channel mixing)."""
 
 from __future__ import annotations
 
