@@ -76,8 +76,8 @@ SHORT_TRAINING = {"dae": {"augment": "mix"},
 #: benchmarks/results/tune_invariance*.json): beta_vae_dae on frames of the train group and of the 12
 #: `rooms` (ROOM_FRAMES), each frame's channels mixed at random (the DAE's too), beta 4, J at the DAE's
 #: output, 3,000 steps, retrieved 0.738 on the train pairs, against 0.304 for the same frames unmixed, 0.375
-#: for train-group frames mixed, 0.275 for neither, and 0.218 for SCAN's beta 53 at 10,000 steps (the setting
-#: before); ada_gvae keeps the quick budget's lr
+#: for train-group frames mixed, 0.275 for neither, and 0.325 for SCAN's beta 53 at 10,000 steps (the setting
+#: before, tune_invariance_distinct.json); ada_gvae keeps the quick budget's lr
 CLAIM_TRAINING = {"dae": {"steps": 3000, "augment": "mix"},
                   "beta_vae_dae": {"lr": 5e-4, "dae_layer": "output", "beta": 4.0, "steps": 3000, "augment": "mix"},
                   "ada_gvae": {"lr": 5e-4},
