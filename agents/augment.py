@@ -35,6 +35,18 @@ def colour_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
     return (x * factor(1, 1, 1) * factor(c, 1, 1)).clamp(0, 1)
 
 
+def mix_channels(matrices: torch.Tensor, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each image's channels mixed by its own matrix: output channel ``i`` of image ``n`` is
+    ``sum_j matrices[n, i, j] * image[n, j]``, for every batch given.
+
+    :param matrices: ``(N, C, C)``, or ``(C, C)`` for one matrix shared by every image
+    :param images: batches ``(N, C, H, W)``
+    :return: the mixed batches
+    """
+    matrices = matrices.expand(images[0].shape[0], *matrices.shape[-2:]).to(images[0].device)
+    return tuple(torch.einsum("nij,njhw->nihw", matrices.to(x.dtype), x) for x in images)
+
+
 def random_hue_rotation(*images: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Rotate the hue of each RGB image by its own uniform random angle, the same angle for row ``i`` of
     every batch given (so the two frames of a pair stay a pair), keeping brightness.
@@ -42,11 +54,9 @@ def random_hue_rotation(*images: torch.Tensor) -> tuple[torch.Tensor, ...]:
     :param images: batches ``(N, 3, H, W)`` in [0, 1], all with the same ``N``
     :return: the rotated batches, clipped to [0, 1]
     """
-    n = images[0].shape[0]
     # angles from torch's generator, so a seeded training step draws the same ones every time
-    degrees = 360.0 * torch.rand(n).double().numpy()
-    matrices = torch.as_tensor(hue_rotation_matrix(degrees), dtype=torch.float32, device=images[0].device)
-    return tuple(torch.einsum("nij,njhw->nihw", matrices.to(x.dtype), x).clamp(0, 1) for x in images)
+    degrees = 360.0 * torch.rand(images[0].shape[0]).double().numpy()
+    return tuple(x.clamp(0, 1) for x in mix_channels(torch.as_tensor(hue_rotation_matrix(degrees), dtype=torch.float32), *images))
 
 
 def random_colour_mix(*images: torch.Tensor, concentration: float = 0.25) -> tuple[torch.Tensor, ...]:
@@ -60,9 +70,7 @@ def random_colour_mix(*images: torch.Tensor, concentration: float = 0.25) -> tup
         Dirichlet, 1, would wash most colours out toward grey)
     :return: the mixed batches
     """
-    n = images[0].shape[0]
-    weights = torch.distributions.Dirichlet(torch.full((3,), concentration)).sample((n, 3)).to(images[0].device)
-    return tuple(torch.einsum("nij,njhw->nihw", weights.to(x.dtype), x) for x in images)
+    return mix_channels(torch.distributions.Dirichlet(torch.full((3,), concentration)).sample((images[0].shape[0], 3)), *images)
 
 
 class AugmentedCNN(BaseFeaturesExtractor):

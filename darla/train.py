@@ -199,6 +199,7 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
         runner = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    augment = AUGMENTATIONS[cfg.augment]
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
     for step in bar:
         idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size)[rank::world]
@@ -212,7 +213,6 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
         if model.takes_domains:
             labels["domain"] = torch.as_tensor(frames.domains_of(idx), device=device)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
-        augment = AUGMENTATIONS[cfg.augment]
         if augment is not None and "pair" in labels:
             x, labels["pair"] = augment(x, labels["pair"])
         elif augment is not None:

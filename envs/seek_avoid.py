@@ -55,16 +55,15 @@ VISION_ROOMS = (("beige", "brown"), ("beige", "orange"), ("black", "pink"), ("bl
                 ("cyan", "orange"), ("cyan", "white"), ("grey", "white"), ("orange", "pink"), ("pink", "black"),
                 ("purple", "teal"), ("yellow", "red"))
 
+_VISION_ROOMS = {f"B_{walls}_{floor}": SeekAvoidDomain(name=f"B_{walls}_{floor}", wall_colour=walls, floor_colour=floor, object_set="B")
+                 for walls, floor in VISION_ROOMS}
+
 CATALOGUE = DomainCatalogue(
     SeekAvoidDomain,
-    presets={
-        **{name: _room(name, *name.split("_")) for name in ("A_default", "B_default", "B_alternate", "A_alternate")},
-        **{f"B_{walls}_{floor}": SeekAvoidDomain(name=f"B_{walls}_{floor}", wall_colour=walls, floor_colour=floor, object_set="B")
-           for walls, floor in VISION_ROOMS},
-    },
+    presets={**{name: _room(name, *name.split("_")) for name in ("A_default", "B_default", "B_alternate", "A_alternate")},
+             **_VISION_ROOMS},
     # DARLA's protocol: train on three combinations, hold out object set A in the alternate room
-    groups={"train": ("A_default", "B_default", "B_alternate"), "target": ("A_alternate",),
-            "rooms": tuple(f"B_{walls}_{floor}" for walls, floor in VISION_ROOMS)},
+    groups={"train": ("A_default", "B_default", "B_alternate"), "target": ("A_alternate",), "rooms": tuple(_VISION_ROOMS)},
 )
 
 

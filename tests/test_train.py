@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.augment import random_colour_mix, random_hue_rotation
+from agents.augment import mix_channels, random_colour_mix, random_hue_rotation
 from conftest import SMALL
 from envs.pixels import hue_rotation_matrix
 from darla.errors import DarlaError
@@ -68,7 +68,8 @@ def test_colour_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir
     frames = FrameDataset(rooms_dir)
     x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
     # every frame turned 180 degrees: colours the unaugmented model never saw
-    turned = torch.einsum("ij,njhw->nihw", torch.as_tensor(hue_rotation_matrix(180.0), dtype=torch.float32), x).clamp(0, 1)
+    (turned,) = mix_channels(torch.as_tensor(hue_rotation_matrix(180.0), dtype=torch.float32), x)
+    turned = turned.clamp(0, 1)
     errors = {}
     for augment in ("none", "mix"):
         torch.manual_seed(0)
