@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from darla.synthetic import make_rooms, relook_rooms, render_rooms
 
@@ -13,6 +15,14 @@ from darla.synthetic import make_rooms, relook_rooms, render_rooms
 SMALL = {"conv_channels": [16, 16, 32, 32], "hidden_dim": 64, "latent_dim": 8}
 #: the same on the command line
 SMALL_FLAGS = ["--set", "conv_channels=[16,16,32,32]", "--set", "hidden_dim=64", "--latent-dim", "8"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker takes one thread (and so do the subprocesses it starts): the
+    README's test command runs one worker per core, and more threads than cores slow every worker."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
