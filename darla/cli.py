@@ -37,28 +37,43 @@ def _param_docs(cls: type) -> dict[str, str]:
     return {m[0]: m[1].strip() for m in re.findall(r":param (\w+): (.*?)(?=:param|$)", doc)}
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()) -> None:
-    """One ``--field-name`` option per dataclass field, typed and documented from the class."""
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default, made by its factory where it has one."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] = (), defaults: Any = None) -> None:
+    """One ``--field-name`` option per dataclass field, typed and documented from the class; a field
+    that is itself a dataclass gives one option per field of its own, defaulting to the values of
+    the outer field's default (``defaults``), not to the inner class's."""
     docs = _param_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
+        default = _default(f) if defaults is None else getattr(defaults, f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            add_dataclass_arguments(parser, hints[f.name], defaults=default)
+            continue
         flag = "--" + f.name.replace("_", "-")
         hint = hints[f.name]
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         base = args[0] if args else hint
-        help_text = f"{docs.get(f.name, '')} (default: {f.default})"
+        help_text = f"{docs.get(f.name, '')} (default: {default})"
         if base is bool:
             parser.add_argument(flag, action="store_true", help=help_text)
         else:
-            parser.add_argument(flag, type=base, default=f.default, help=help_text, metavar=f.name.upper())
+            parser.add_argument(flag, type=base, default=default, help=help_text, metavar=f.name.upper())
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
     """Build ``cls`` from the parsed options named after its fields; an option left unset (None)
     keeps the field's default, and a list becomes the field's tuple."""
-    values = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {f.name: dataclass_from_args(hints[f.name], args) if dataclasses.is_dataclass(hints[f.name])
+              else getattr(args, f.name, None) for f in dataclasses.fields(cls)}
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None})
 
 

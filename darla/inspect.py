@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 ENCODE_BATCH = 512
 #: the stages the progress bar counts
 STAGES = ("figures", *METRICS, "discriminator", "invariance")
+#: a fifth of disentanglement_lib's sample counts, so a report takes minutes on a CPU
+INSPECT_METRICS = MetricConfig(num_train=2000, num_eval=1000, num_variance_estimate=2000)
 
 
 @dataclass
@@ -60,12 +62,8 @@ class InspectConfig:
         defaults (its ``default_factors``).
     :param seed: seed of every sample drawn.
     :param device: ``auto``, ``cpu`` or ``cuda``.
-    :param num_train: training points (BetaVAE, FactorVAE) or samples (MIG, DCI, SAP).
-    :param num_eval: held-out points or samples.
-    :param batch_size: observations per BetaVAE point and per FactorVAE vote.
-    :param num_variance_estimate: samples for FactorVAE's per-latent spread.
-    :param n_estimators: boosting stages of DCI's trees.
-    :param bins: bins of a continuous factor and of a code dimension for MIG.
+    :param metrics: sample counts and estimator settings of the five scores (its ``bins`` also cut a
+        continuous factor into classes); a dict names the fields that differ from :data:`INSPECT_METRICS`.
     :param pool: env states the ground truth draws from.
     :param frames_per_domain: frames per domain for histograms, reconstructions and the
         traversal's reference codes.
@@ -82,12 +80,7 @@ class InspectConfig:
     factors: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"
-    num_train: int = 2000
-    num_eval: int = 1000
-    batch_size: int = 64
-    num_variance_estimate: int = 2000
-    n_estimators: int = 100
-    bins: int = 20
+    metrics: MetricConfig = field(default_factory=lambda: dataclasses.replace(INSPECT_METRICS))
     pool: int = 2000
     frames_per_domain: int = 256
     discriminator_samples: int = 2000
@@ -96,17 +89,16 @@ class InspectConfig:
     general: bool = False
 
     def __post_init__(self) -> None:
-        require_positive(self, "num_train", "num_eval", "batch_size", "num_variance_estimate", "n_estimators", "bins", "pool",
-                         "frames_per_domain", "discriminator_samples", "discriminator_epochs", "invariance_states")
+        if isinstance(self.metrics, dict):
+            known = [f.name for f in dataclasses.fields(MetricConfig)]
+            if unknown := sorted(set(self.metrics) - set(known)):
+                raise DarlaError(f"unknown metrics setting {', '.join(unknown)}: choose from {', '.join(known)}")
+            self.metrics = dataclasses.replace(INSPECT_METRICS, **self.metrics)
+        require_positive(self, "pool", "frames_per_domain", "discriminator_samples", "discriminator_epochs", "invariance_states")
         if self.invariance_states > self.pool:
             raise DarlaError(f"invariance_states ({self.invariance_states}) cannot exceed pool ({self.pool}): raise pool or lower it")
         self.domains = tuple(str(d) for d in self.domains)
         self.factors = tuple(str(f) for f in self.factors)
-
-    def metric_config(self) -> MetricConfig:
-        """The metrics' settings."""
-        return MetricConfig(self.batch_size, self.num_train, self.num_eval, self.num_variance_estimate, bins=self.bins,
-                            n_estimators=self.n_estimators)
 
 
 def default_domains(env_id: str) -> tuple[str, ...]:
@@ -151,7 +143,7 @@ def _open(checkpoint: str | Path, config: InspectConfig) -> tuple[VisionModel, E
     if config.general:
         check_general(model.config)
     domains = config.domains or default_domains(config.env)
-    ground_truth = EnvGroundTruth(config.env, domains, config.factors, config.bins, config.pool, config.seed)
+    ground_truth = EnvGroundTruth(config.env, domains, config.factors, config.metrics.bins, config.pool, config.seed)
     invariance_pairs(ground_truth.groups, [d.name for d in ground_truth.domains])  # refused now, not after the metrics
     frame = ground_truth.frames_in_domain(0, 1, np.random.default_rng(0))[0]
     expected = (model.config.image_size, model.config.image_size, model.config.channels)
@@ -194,7 +186,7 @@ def _scores(represent: Represent, ground_truth: EnvGroundTruth, config: InspectC
     scores: dict[str, float] = {}
     for name in METRICS:
         bar.set_postfix_str(name)
-        scores.update(compute_metric(name, represent, ground_truth, rng, config.metric_config()))
+        scores.update(compute_metric(name, represent, ground_truth, rng, config.metrics))
         bar.update()
     bar.set_postfix_str("discriminator")
     sample, factor_codes = ground_truth.sample(config.discriminator_samples, rng)
@@ -206,7 +198,7 @@ def _scores(represent: Represent, ground_truth: EnvGroundTruth, config: InspectC
     scores.update(invariance["summary"])
     bar.update()
     entropies = np.array([mutual_info_score(f, f) for f in factor_codes.T])
-    info = mutual_information(sample_codes, factor_codes, config.bins) / np.maximum(entropies, 1e-12)
+    info = mutual_information(sample_codes, factor_codes, config.metrics.bins) / np.maximum(entropies, 1e-12)
     return scores, invariance, info
 
 

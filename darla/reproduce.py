@@ -124,7 +124,7 @@ class Budget:
 
 
 #: the disentanglement reports of the quick and claim budgets: fewer samples than darla inspect's defaults
-QUICK_INSPECT = {"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50, "pool": 1000,
+QUICK_INSPECT = {"metrics": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50}, "pool": 1000,
                  "frames_per_domain": 128, "discriminator_samples": 1000, "discriminator_epochs": 15}
 
 BUDGETS = {
@@ -133,8 +133,8 @@ BUDGETS = {
                     model={**SMALL_TRUNK, "latent_dim": 8}, collect=COVERING,
                     vision={**SHORT_TRAINING, "ada_gvae": {"lr": 1e-3}, "cycle_vae": {"lr": 1e-3, "specific_dim": 2, "cycle_weight": 1.0},
                             "stacked_ae": {"greedy_steps": 2}},
-                    inspect={"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
-                             "n_estimators": 5, "pool": 400, "frames_per_domain": 16, "discriminator_samples": 200,
+                    inspect={"metrics": {"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
+                                         "n_estimators": 5}, "pool": 400, "frames_per_domain": 16, "discriminator_samples": 200,
                              "discriminator_epochs": 2, "invariance_states": 100}),
     # DARLA's architecture at a size this 2-core CPU finished within the hour on SeekAvoid2D for the five
     # unsupervised representations (41.5 min); the weakly supervised ones add 3,000 steps of vision each

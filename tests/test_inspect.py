@@ -20,7 +20,7 @@ from darla.metrics import HEADLINES
 TINY = ["--num-train", "40", "--num-eval", "20", "--batch-size", "8", "--num-variance-estimate", "100",
         "--n-estimators", "5", "--pool", "100", "--frames-per-domain", "16", "--discriminator-samples", "100",
         "--discriminator-epochs", "2", "--invariance-states", "50", "--device", "cpu"]
-TINY_CONFIG = InspectConfig(num_train=40, num_eval=20, batch_size=8, num_variance_estimate=100, n_estimators=5, pool=200,
+TINY_CONFIG = InspectConfig(metrics={"num_train": 40, "num_eval": 20, "batch_size": 8, "num_variance_estimate": 100, "n_estimators": 5}, pool=200,
                             frames_per_domain=16, discriminator_samples=100, discriminator_epochs=2, invariance_states=50, device="cpu")
 
 
@@ -110,3 +110,16 @@ def test_a_domain_name_never_writes_outside_the_report(tmp_path: Path) -> None:
     assert victim.read_bytes() == b"keep me"
     assert (out / "reconstructions_A_default.png").is_file() and (out / "reconstructions_domain1.png").is_file()
     assert sorted(p.parent for p in (tmp_path / "runs").rglob("*.png")) == [out] * len(list(out.glob("*.png")))
+
+
+def test_metric_flags_change_only_what_they_name() -> None:
+    """The metrics' flags fill InspectConfig.metrics: a flag given sets its field, the rest keep
+    inspect's defaults (a fifth of disentanglement_lib's), not MetricConfig's own."""
+    from darla.cli import build_parser, dataclass_from_args
+    from darla.inspect import INSPECT_METRICS
+
+    parse = build_parser().parse_args
+    assert dataclass_from_args(InspectConfig, parse(["inspect", "ckpt", "--out", "r"])).metrics == INSPECT_METRICS
+    config = dataclass_from_args(InspectConfig, parse(["inspect", "ckpt", "--out", "r", "--num-train", "40", "--bins", "7"]))
+    assert (config.metrics.num_train, config.metrics.bins, config.metrics.num_eval) == (40, 7, 1000)
+    assert InspectConfig(metrics={"num_eval": 9}).metrics == dataclasses.replace(INSPECT_METRICS, num_eval=9)
