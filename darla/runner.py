@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import resource
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -29,6 +30,10 @@ from darla.files import write_json_atomic
 
 CELLS_DIR = "cells"
 LOGS_DIR = "logs"
+#: seconds between a worker's looks at how many cells are running
+RESHARE_SECONDS = 2.0
+#: in a worker: the number of cells running now, shared with the runner
+_running: Any = None
 
 
 class Job(Protocol):
@@ -73,14 +78,29 @@ def run_cell(cell: Cell) -> None:
     cell.job.run()
 
 
-def _init_worker(threads: int) -> None:
+def _share_cores(*_: Any) -> None:
+    """Give this worker's torch an equal share of the cores among the cells running now."""
     import torch
 
-    torch.set_num_threads(threads)
+    threads = max(1, (os.cpu_count() or 1) // max(1, _running.value))
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+
+
+def _init_worker(running: Any) -> None:
+    global _running
+    _running = running
+    _share_cores()
+    # a cell's threads follow the others as they start and end, so a long vision cell left alone takes every
+    # core; the handler runs between Python bytecodes (never inside a torch op) and system calls restart
+    signal.signal(signal.SIGALRM, _share_cores)
+    signal.siginterrupt(signal.SIGALRM, False)
+    signal.setitimer(signal.ITIMER_REAL, RESHARE_SECONDS, RESHARE_SECONDS)
 
 
 def _run_logged(cell: Cell, log: str) -> float:
     """Run a cell with its output in its log file (workers share one terminal); returns seconds."""
+    _share_cores()
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
@@ -89,14 +109,16 @@ def _run_logged(cell: Cell, log: str) -> float:
 
 
 @contextlib.contextmanager
-def _pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+def _pool(workers: int) -> Iterator[tuple[ProcessPoolExecutor | None, Any]]:
+    """The worker processes and the count of running cells they read (neither for one worker: cells run here)."""
     if workers == 1:
-        yield None
+        yield None, None
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(threads,))
+    context = multiprocessing.get_context("spawn")
+    running = context.RawValue("i", 0)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(running,))
     try:
-        yield pool
+        yield pool, running
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -173,12 +195,15 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
     seconds: dict[str, float] = {}
     chain = chain_lengths(cells)
     bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
-    with _pool(workers) as pool:
+    with _pool(workers) as (pool, count):
         running: dict[Future[float], Cell] = {}
         while todo or running:
             # the cell with the longest chain of cells waiting on it first, so no worker idles at the end
             ready = sorted((c for c in todo if set(c.needs) <= done), key=lambda c: -chain[c.name])
-            for cell in ready[: max(0, workers - len(running))]:
+            batch = ready[: max(0, workers - len(running))]
+            if pool is not None:
+                count.value += len(batch)  # counted before any starts, so each starts with its share of the cores
+            for cell in batch:
                 todo.remove(cell)
                 bar.set_postfix_str(cell.name)
                 if pool is None:
@@ -194,6 +219,7 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
                 completed, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in completed:
                     cell = running.pop(future)
+                    count.value -= 1
                     try:
                         seconds[cell.name] = future.result()
                     except Exception as exc:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +205,36 @@ def test_a_bad_setting_fails_at_planning_before_any_cell_runs(tmp_path: Path, mo
     monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, agent_steps=-5))
     with pytest.raises(DarlaError, match="steps"):
         plan_cells(cfg, tmp_path / "run")
+
+
+@dataclasses.dataclass
+class ThreadsSeen:
+    """A cell's job that writes torch's thread count at its start and, after ``wait`` seconds at most,
+    once the count has grown (the other cell ended), as ``out``'s JSON."""
+
+    out: str
+    wait: float
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return {"out": self.out, "wait": self.wait}
+
+    def run(self) -> None:
+        import torch
+
+        seen = [torch.get_num_threads()]
+        deadline = time.monotonic() + self.wait
+        while torch.get_num_threads() == seen[0] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        seen.append(torch.get_num_threads())
+        Path(self.out).write_text(json.dumps(seen))
+
+
+def test_a_cell_left_running_alone_takes_every_core(tmp_path: Path) -> None:
+    """Two cells at once take half the cores each; when one ends, the other grows to all of them."""
+    cpus = os.cpu_count() or 1
+    cells = [Cell("short", ThreadsSeen(str(tmp_path / "short.json"), 0.5), str(tmp_path / "short.json")),
+             Cell("long", ThreadsSeen(str(tmp_path / "long.json"), 15.0), str(tmp_path / "long.json"))]
+    run_cells(cells, tmp_path, workers=2)
+    start, end = json.loads((tmp_path / "long.json").read_text())
+    assert (start, end) == (max(1, cpus // 2), cpus)
