@@ -6,7 +6,8 @@ evaluation), each a typed job whose configs are built and checked when the run i
 bad setting fails before any work. :mod:`darla.runner` runs the cells (resumably, in parallel
 worker processes); :mod:`darla.results` turns their reports into tables.
 
-Two protocols, in both of which the vision models see frames of the ``train`` group only:
+Two protocols, in both of which the vision models see frames of the ``train`` group (and, at the
+``quick`` and ``claim`` budgets, of the ``rooms`` group where the env has one), never of the ``target``:
 
 - ``single``: agents learn in the first domain of the ``train`` group (``A_default``);
 - ``multi``: agents learn in the whole ``train`` group;
