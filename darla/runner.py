@@ -90,7 +90,6 @@ def _share_cores(*_: Any) -> None:
 def _init_worker(running: Any) -> None:
     global _running
     _running = running
-    _share_cores()
     # a cell's threads follow the others as they start and end, so a long vision cell left alone takes every
     # core; the handler runs between Python bytecodes (never inside a torch op) and system calls restart
     signal.signal(signal.SIGALRM, _share_cores)
