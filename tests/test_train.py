@@ -85,3 +85,47 @@ def test_colour_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir
 def test_augment_is_checked(rooms_dir: Path) -> None:
     with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix"):
         TrainConfig(augment="flip")
+
+
+def test_a_compiled_step_learns_as_the_eager_one_does(rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
+    losses = {}
+    for compile_mode in ("off", "on"):
+        torch.manual_seed(0)
+        model = build_model(make_config("vae", image_size=32, **SMALL))
+        fit(model, frames, TrainConfig(steps=40, batch_size=32, lr=1e-3, device="cpu", precision="fp32", compile=compile_mode),
+            tmp_path / compile_mode)
+        torch.manual_seed(123)
+        with torch.no_grad():
+            losses[compile_mode] = float(model.train().loss(x)["loss"])
+    # the same batches, seeds and noise: only the kernels' rounding differs
+    assert abs(losses["on"] - losses["off"]) < 0.01 * losses["off"], losses
+
+
+def test_a_failed_compilation_falls_back_to_eager(rooms_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_compile(module: torch.nn.Module):
+        def call(*args, **kwargs):
+            raise RuntimeError("no C compiler found\nmore detail")
+        return call
+
+    frames = FrameDataset(rooms_dir)
+    weights = {}
+    for compile_mode in ("off", "on"):
+        torch.manual_seed(0)
+        model = build_model(make_config("vae", image_size=32, **SMALL))
+        cfg = TrainConfig(steps=5, batch_size=16, device="cpu", precision="fp32", compile=compile_mode)
+        if compile_mode == "on":
+            monkeypatch.setattr(torch, "compile", broken_compile)
+            with pytest.warns(RuntimeWarning, match=r"torch.compile failed \(RuntimeError: no C compiler found\); training goes on uncompiled"):
+                fit(model, frames, cfg, tmp_path / compile_mode)
+        else:
+            fit(model, frames, cfg, tmp_path / compile_mode)
+        weights[compile_mode] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    # the failed step was redone eagerly before the optimizer saw it: the same weights as never compiling
+    assert torch.equal(weights["on"], weights["off"])
+
+
+def test_compile_is_checked() -> None:
+    with pytest.raises(DarlaError, match="unknown compile 'yes': choose one of auto, on, off"):
+        TrainConfig(compile="yes")
