@@ -325,8 +325,12 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
     try:
         custom = _replacements(zip_path, env, record["hyperparams"], cfg)
         model = ALGORITHMS[cfg.algo].load(zip_path, device=str(resolve_device(device)), custom_objects=custom)
-    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
         raise DarlaError(f"{zip_path} is corrupted ({type(exc).__name__}); restore it or retrain the agent") from None
+    except RuntimeError:
+        # the policy is built for the spaces of the env agent.json names; weights of other shapes do not fit it
+        raise DarlaError(f"{zip_path} does not fit {cfg.env}'s observation and action spaces, which {record_path} names: "
+                         "the file is corrupted or the record names another env; restore them or retrain the agent") from None
     finally:
         env.close()
     return LoadedAgent(model, cfg, make_env)

@@ -83,10 +83,10 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     env.action_space.seed(int(seeds[1]))
     pair_rng = np.random.default_rng(int(seeds[2]))
     unwrapped = env.unwrapped
-    # any pixel env can be collected from; one with domains also records them, their pairs and objects in view
-    domain_env = unwrapped if isinstance(unwrapped, DomainEnv) else None
-    domains = domain_env.domains if domain_env else None
-    in_view = domain_env.objects_in_view if domain_env else None
+    # any pixel env can be collected from; one with domains (a darla/ env, or one seen through shifts)
+    # also records them, and one that draws from factors its pairs and objects in view
+    domains = getattr(unwrapped, "domains", None)
+    in_view = unwrapped.objects_in_view if isinstance(unwrapped, DomainEnv) else None
     arrays: dict[str, list[Any]] = {"frames": [], "factors": [], "domain": [], "in_view": [], "pair_frames": [], "pair_domain": []}
 
     def record(obs: np.ndarray, info: dict[str, Any]) -> None:
@@ -149,7 +149,7 @@ def _describe(cfg: CollectConfig) -> dict[str, Any]:
     description = {
         "frame_shape": list(obs.shape),
         "factor_names": list(unwrapped.factor_names()) if domain_env else [],
-        "domains": [d.to_dict() for d in unwrapped.domains] if domain_env else [],
+        "domains": [d.to_dict() for d in getattr(unwrapped, "domains", ())],
         "draws_from_factors": domain_env,
     }
     env.close()

@@ -12,7 +12,9 @@ Two protocols, in both of which the vision models see frames of the ``train`` gr
 - ``single``: agents learn in the first domain of the ``train`` group (``A_default``);
 - ``multi``: agents learn in the whole ``train`` group;
 
-and are evaluated in their source domains and in the ``target`` group.
+and are evaluated in their source domains and in the ``target`` group. Any pixel env runs too, its
+domains made of visual shifts (:mod:`envs.shifted`); as it cannot draw a state in another domain,
+its run has no inspect reports (no ground truth) and no variant that learns from pairs.
 """
 
 from __future__ import annotations
@@ -161,7 +163,8 @@ class ReproduceConfig:
     :param seeds: agent seeds per method and protocol; None takes the budget's.
     :param algo: the RL algorithm every method uses.
     :param protocols: ``single`` and/or ``multi``.
-    :param methods: representations and baselines to compare.
+    :param methods: representations and baselines to compare; None: :data:`REPRESENTATIONS` and
+        :data:`BASELINES`, less those that learn from pairs where the env cannot draw them.
     :param workers: cells run at once, each in its own process (1: all in this process).
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param seed: seed of data collection and vision training; agent seeds count up from it.
@@ -172,17 +175,23 @@ class ReproduceConfig:
     seeds: int | None = None
     algo: str = "ppo"
     protocols: tuple[str, ...] = PROTOCOLS
-    methods: tuple[str, ...] = REPRESENTATIONS + BASELINES
+    methods: tuple[str, ...] | None = None
     workers: int = 1
     device: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.protocols, self.methods = tuple(self.protocols), tuple(self.methods)
         if self.budget not in BUDGETS:
             raise DarlaError(f"unknown budget {self.budget!r}: choose one of {', '.join(BUDGETS)}")
-        if self.env not in envs.ENV_IDS:
-            raise DarlaError(f"reproduce needs an env with domain groups: one of {', '.join(envs.ENV_IDS)}, got {self.env!r}")
+        domain_groups(self.env)
+        paired = [m for m in ALL_REPRESENTATIONS if get_variant(m).model.takes_pairs]
+        if self.methods is None:
+            self.methods = tuple(m for m in REPRESENTATIONS + BASELINES if envs.draws_from_factors(self.env) or m not in paired)
+        self.protocols, self.methods = tuple(self.protocols), tuple(self.methods)
+        unpaired = [m for m in self.methods if m in paired]
+        if unpaired and not envs.draws_from_factors(self.env):
+            raise DarlaError(f"{', '.join(unpaired)} learn(s) from the same state drawn in two domains, which {self.env} cannot "
+                             f"draw (only {', '.join(envs.ENV_IDS)} can): leave it out of --method")
         for name, values, known in (("protocol", self.protocols, PROTOCOLS), ("method", self.methods, ALL_REPRESENTATIONS + BASELINES)):
             if not values:
                 raise DarlaError(f"no {name} given: choose from {', '.join(known)}")
@@ -264,7 +273,7 @@ class Job:
 
 
 def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
-    """The domain groups of a ``darla/`` env, refusing one without DARLA's ``train`` and ``target``."""
+    """The domain groups of an env (:func:`envs.catalogue`), refusing one without DARLA's ``train`` and ``target``."""
     groups = envs.catalogue(env_id).groups
     if "train" not in groups or TARGET not in groups:
         raise DarlaError(f"{env_id} has no 'train' and 'target' domain groups to reproduce DARLA's protocol with")
@@ -312,7 +321,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                                                       **({"augment": augment} if augment != "none" else {}),
                                                       "data": frames, "teacher": teacher, "out": str(folder)}),
                           str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
-        if rep in cfg.methods:
+        # inspect scores a code against the env's ground truth, which only an env that draws from factors has
+        if rep in cfg.methods and envs.draws_from_factors(cfg.env):
             report = out / "inspect" / rep
             cells.append(Cell(f"inspect/{rep}", Job.plan("inspect", {"checkpoint": str(folder), "out": str(report),
                                                             "config": {"env": cfg.env, "seed": cfg.seed, "device": cfg.device,
@@ -367,7 +377,7 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     seconds = run_cells(cells, out, cfg.workers)
     wall = time.perf_counter() - start
     results = collect_results(out, cfg.protocols, cfg.methods)
-    scores = read_scores(out, tuple(m for m in cfg.methods if m in ALL_REPRESENTATIONS))
+    scores = read_scores(out, tuple(m for m in cfg.methods if m in ALL_REPRESENTATIONS and envs.draws_from_factors(cfg.env)))
     report = {
         **record,
         "wall_seconds_this_run": wall,

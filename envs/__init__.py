@@ -32,22 +32,33 @@ ENV_IDS = tuple(_ENVS)
 
 
 def catalogue(env_id: str) -> "DomainCatalogue":
-    """The presets and groups of a ``darla/`` env, read from its class (no env is built).
+    """The presets and groups of an env, read from its class (no env is built): a ``darla/`` env's
+    own, or for any other pixel env the looks made of visual shifts (:mod:`envs.shifted`).
 
-    :param env_id: one of :data:`ENV_IDS`.
+    :param env_id: one of :data:`ENV_IDS`, or a registered Gymnasium id.
     """
-    if env_id not in ENV_IDS:
-        raise DarlaError(f"{env_id} has no domains; domains work with {', '.join(ENV_IDS)}")
-    from gymnasium.envs.registration import load_env_creator
+    if env_id in ENV_IDS:
+        from gymnasium.envs.registration import load_env_creator
 
-    return load_env_creator(gym.spec(env_id).entry_point).catalogue
+        return load_env_creator(gym.spec(env_id).entry_point).catalogue
+    if env_id not in registry:
+        raise DarlaError(f"unknown environment id {env_id!r}; use one of {', '.join(ENV_IDS)} or an id that gymnasium.pprint_registry() lists")
+    from envs.shifted import shift_catalogue
+
+    return shift_catalogue(env_id)
+
+
+def draws_from_factors(env_id: str) -> bool:
+    """Whether the env can draw any state in any domain (the ground truth that darla inspect, the
+    invariance scores and pairs of frames need): the ``darla/`` envs can, shifted pixel envs cannot."""
+    return env_id in ENV_IDS
 
 
 def make(env_id: str, domains: Sequence[str] = (), **kwargs: object) -> gym.Env:
     """An env of ``env_id`` with uint8 frame observations, in ``domains``.
 
-    :param env_id: a ``darla/`` id (which takes domains), or any Gymnasium id with an
-        ``rgb_array`` renderer, adapted to 64x64 pixels.
+    :param env_id: a ``darla/`` id, or any Gymnasium id with an ``rgb_array`` renderer, adapted to
+        64x64 pixels (its domains are chains of visual shifts: :mod:`envs.shifted`).
     :param domains: presets, groups or JSON domain files; empty means the env's default.
     :param kwargs: passed to ``gymnasium.make``.
     :return: the env.
@@ -55,7 +66,9 @@ def make(env_id: str, domains: Sequence[str] = (), **kwargs: object) -> gym.Env:
     if env_id in ENV_IDS:
         return gym.make(env_id, **({"domain": list(domains)} if domains else {}), **kwargs)
     if domains:
-        raise DarlaError(f"{env_id} has no domains; domains work with {', '.join(ENV_IDS)}")
+        from envs.shifted import ShiftedPixelEnv
+
+        return ShiftedPixelEnv(env_id, list(domains), **kwargs)
     from envs.pixels import make_pixel_env
 
     return make_pixel_env(env_id, **kwargs)

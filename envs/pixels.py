@@ -11,6 +11,7 @@ transfer is measured on. Their parameters are fixed at construction: a wrapped e
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,6 +125,8 @@ def make_pixel_env(env_id: str, size: int = 64, **kwargs: Any) -> gym.Env[np.nda
     :param kwargs: passed to ``gymnasium.make`` (not ``render_mode``, which is ``"rgb_array"``)
     :return: the env wrapped in :class:`PixelObservation`
     """
+    # pygame-drawn envs (CartPole, CarRacing) start SDL's audio too, which a headless machine lacks
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
         env = gym.make(env_id, render_mode="rgb_array", **kwargs)
     except (gym.error.UnregisteredEnv, gym.error.DeprecatedEnv) as exc:

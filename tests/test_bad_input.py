@@ -282,7 +282,7 @@ ROWS: list[Row] = [
     # reproduce
     ("reproduce: unknown budget", lambda w, t: ["reproduce", "--out", t / "r", "--budget", "huge"], "unknown budget 'huge'"),
     ("reproduce: unknown method", lambda w, t: ["reproduce", "--out", t / "r", "--method", "resnet"], "unknown method resnet"),
-    ("reproduce: env without domain groups", lambda w, t: ["reproduce", "--out", t / "r", "--env", "CartPole-v1"], "domain groups"),
+    ("reproduce: unknown env", lambda w, t: ["reproduce", "--out", t / "r", "--env", "NoSuchEnv-v0"], "unknown environment id"),
     ("reproduce: corrupted reproduce.json", lambda w, t: reproduce_over(t, lambda o: write(o / "reproduce.json", "{")), "reproduce.json"),
     ("reproduce: out holds other files", lambda w, t: reproduce_over(t, lambda o: write(o / "notes.txt", "keep")), "already holds files"),
 ]

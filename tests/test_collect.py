@@ -75,9 +75,15 @@ def test_changed_settings_are_refused(tmp_path: Path, capsys) -> None:
     assert_one_line_error(code, capsys.readouterr().err, "other settings (frames)")
 
 
-def test_domains_on_an_env_without_them(tmp_path: Path, capsys) -> None:
-    code = main(["collect", "--env", "CartPole-v1", "--domain", "train", "--frames", "5", "--out", str(tmp_path / "c")])
-    assert_one_line_error(code, capsys.readouterr().err, "CartPole-v1 has no domains")
+def test_a_generic_env_collects_in_its_shifted_looks_but_draws_no_pairs(tmp_path: Path, capsys) -> None:
+    assert main(["collect", "--env", "CartPole-v1", "--domain", "train", "--frames", "300", "--shard-size", "300",
+                 "--policy", "resets", "--out", str(tmp_path / "c")]) == 0
+    with np.load(tmp_path / "c" / "shard_00000.npz") as shard:
+        counts = np.bincount(shard["domain"], minlength=3)
+    # every frame starts an episode, each in one of the train group's three looks
+    assert counts.sum() == 300 and counts.min() > 60, counts
+    code = main(["collect", "--env", "CartPole-v1", "--domain", "train", "--pairs", "1", "--frames", "5", "--out", str(tmp_path / "p")])
+    assert_one_line_error(code, capsys.readouterr().err, "CartPole-v1 cannot draw a state in another domain")
 
 
 def test_generic_pixel_env_collects(tmp_path: Path) -> None:

@@ -159,7 +159,8 @@ def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_tar
 def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
         (["--budget", "huge"], "unknown budget 'huge'"),
-        (["--env", "CartPole-v1"], "needs an env with domain groups"),
+        (["--env", "NoSuchEnv-v0"], "unknown environment id 'NoSuchEnv-v0'"),
+        (["--env", "CartPole-v1", "--method", "ada_gvae"], "which CartPole-v1 cannot draw"),
         (["--method", "resnet"], "unknown method resnet"),
         (["--method", "vae", "--method", "vae"], "named twice"),
         (["--algo", "sac"], "sac needs continuous actions"),
