@@ -40,7 +40,7 @@ from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.inspect import METRICS_FILE, InspectConfig, inspect_model
 from darla.models import VARIANTS, VisionConfig, get_variant, make_config
 from darla.results import HEADLINE_SCORES, INVARIANCE_SCORES, TARGET, collect_results, read_scores, results_table, scores_table
-from darla.runner import Cell, cpu_seconds, finished_cells, run_cells
+from darla.runner import EXECUTORS, Cell, cpu_seconds, finished_cells, run_cells
 from darla.train import TrainConfig, pretrain
 from darla.version import __version__
 
@@ -168,6 +168,9 @@ class ReproduceConfig:
     :param workers: cells run at once, each in its own process (1: all in this process).
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param seed: seed of data collection and vision training; agent seeds count up from it.
+    :param executor: ``process`` (worker processes on this machine) or ``ray`` (Ray tasks; the run
+        folder must be on storage every node mounts).
+    :param address: the Ray cluster to run on (``ray`` only; None starts a local instance).
     """
 
     env: str = "darla/SeekAvoid2D-v0"
@@ -179,8 +182,14 @@ class ReproduceConfig:
     workers: int = 1
     device: str = "auto"
     seed: int = 0
+    executor: str = "process"
+    address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise DarlaError(f"unknown executor {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if self.address is not None and self.executor != "ray":
+            raise DarlaError("--address names a Ray cluster: use it with --executor ray")
         if self.budget not in BUDGETS:
             raise DarlaError(f"unknown budget {self.budget!r}: choose one of {', '.join(BUDGETS)}")
         domain_groups(self.env)
@@ -320,7 +329,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                                                       # named only when used, so runs planned before it resume
                                                       **({"augment": augment} if augment != "none" else {}),
                                                       "data": frames, "teacher": teacher, "out": str(folder)}),
-                          str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ())))
+                          str(folder / "model.safetensors"), ("frames",) + (("vision/dae",) if teacher else ()),
+                          gpu=resolve_device(cfg.device).type == "cuda"))
         # inspect scores a code against the env's ground truth, which only an env that draws from factors has
         if rep in cfg.methods and envs.draws_from_factors(cfg.env):
             report = out / "inspect" / rep
@@ -364,7 +374,7 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     out = Path(out)
     config = dataclasses.asdict(cfg)
     # where and how fast cells run does not change what they compute: those may differ on resume
-    running = {k: config.pop(k) for k in ("workers", "device")}
+    running = {k: config.pop(k) for k in ("workers", "device", "executor", "address")}
     record = {"darla_version": __version__, "experiment": {**config, "budget": dataclasses.asdict(cfg.plan)}, "running": running}
     cells = plan_cells(cfg, out)
     probe = envs.make(cfg.env)
@@ -374,7 +384,7 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     claim_run_folder(out, RUN_FILE, record, resume=True,
                      key=tuple(f"experiment.{k}" for k in record["experiment"] if k not in ("methods", "protocols")))
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    seconds = run_cells(cells, out, cfg.workers)
+    seconds = run_cells(cells, out, cfg.workers, cfg.executor, cfg.address)
     wall = time.perf_counter() - start
     results = collect_results(out, cfg.protocols, cfg.methods)
     scores = read_scores(out, tuple(m for m in cfg.methods if m in ALL_REPRESENTATIONS and envs.draws_from_factors(cfg.env)))

@@ -1,9 +1,14 @@
-"""Resumable cells of work, run in dependency order by a pool of worker processes.
+"""Resumable cells of work, run in dependency order by a pool of worker processes or on a Ray cluster.
 
 A cell is one job that writes one folder. When it finishes, a record under ``out/cells/`` keeps
 how long it took, when it finished and the arguments it was planned with; a rerun skips it
 while that record, its output and the cells it needs are all still valid, so an interrupted run
 continues where it stopped. The runner knows nothing of what the jobs do.
+
+Two executors run the cells: ``process`` (a pool of local worker processes that share the cores
+as cells start and end) and ``ray`` (each cell a Ray task asking for one CPU, and a GPU where the
+cell needs one, on a local instance or the cluster at ``address``). On Ray the run folder must be
+on storage every node mounts: the runner checks that each node sees it before any cell starts.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +35,8 @@ from darla.errors import DarlaError
 from darla.files import write_json_atomic
 
 CELLS_DIR = "cells"
+#: how cells can be run
+EXECUTORS = ("process", "ray")
 LOGS_DIR = "logs"
 #: seconds between a worker's looks at how many cells are running
 RESHARE_SECONDS = 2.0
@@ -57,6 +65,7 @@ class Cell:
     :param needs: names of cells that must be done first.
     :param resumable: whether the job continues what an interrupted run left in the output's
         folder; else that folder is emptied before the cell runs again.
+    :param gpu: the cell computes on a GPU (on Ray it asks for one).
     """
 
     name: str
@@ -64,6 +73,7 @@ class Cell:
     output: str
     needs: tuple[str, ...] = ()
     resumable: bool = True
+    gpu: bool = False
 
     @property
     def args(self) -> dict[str, Any]:
@@ -97,9 +107,15 @@ def _init_worker(running: Any) -> None:
     signal.setitimer(signal.ITIMER_REAL, RESHARE_SECONDS, RESHARE_SECONDS)
 
 
-def _run_logged(cell: Cell, log: str) -> float:
-    """Run a cell with its output in its log file (workers share one terminal); returns seconds."""
-    _share_cores()
+def _run_logged(cell: Cell, log: str, threads: int | None = None) -> float:
+    """Run a cell with its output in its log file (workers share one terminal); returns seconds.
+    ``threads``: torch's thread count (a Ray task's CPUs), else the pool worker's share of the cores."""
+    if threads is None:
+        _share_cores()
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
@@ -107,8 +123,12 @@ def _run_logged(cell: Cell, log: str) -> float:
     return time.perf_counter() - start
 
 
+#: submit(cell, log) -> a future of the cell's seconds
+Submit = Callable[[Cell, str], "Future[float]"]
+
+
 @contextlib.contextmanager
-def _pool(workers: int) -> Iterator[tuple[ProcessPoolExecutor | None, Any]]:
+def _pool(workers: int) -> Iterator[tuple[Submit | None, Any]]:
     """The worker processes and the count of running cells they read (neither for one worker: cells run here)."""
     if workers == 1:
         yield None, None
@@ -117,9 +137,54 @@ def _pool(workers: int) -> Iterator[tuple[ProcessPoolExecutor | None, Any]]:
     running = context.RawValue("i", 0)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(running,))
     try:
-        yield pool, running
+        yield (lambda cell, log: pool.submit(_run_logged, cell, log)), running
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _sees(path: str, token: str) -> bool:
+    """Whether this machine reads ``token`` in ``path`` (a Ray node's look at the run folder)."""
+    try:
+        return Path(path).read_text() == token
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _ray(out: Path, address: str | None) -> Iterator[tuple[Submit, None]]:
+    """Cells as Ray tasks, on the cluster at ``address`` (None: a local instance on this machine's cores),
+    once every node has shown that it sees the run folder."""
+    try:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    except ImportError:
+        raise DarlaError("--executor ray needs Ray: pip install 'darla[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        probe = out / f".ray_probe_{uuid.uuid4().hex}"
+        token = uuid.uuid4().hex
+        probe.write_text(token)
+        look = ray.remote(num_cpus=0)(_sees)
+        nodes = [n for n in ray.nodes() if n["Alive"]]
+        try:
+            seen = ray.get([look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(str(probe), token)
+                            for n in nodes])
+        finally:
+            probe.unlink(missing_ok=True)
+        blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]
+        if blind:
+            raise DarlaError(f"Ray node(s) {', '.join(blind)} cannot read the run folder {out}: put --out on storage every node mounts")
+        task = ray.remote(_run_logged)
+
+        def submit(cell: Cell, log: str) -> Future[float]:
+            return task.options(num_cpus=1, num_gpus=int(cell.gpu), max_retries=0).remote(cell, log, 1).future()
+
+        yield submit, None
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _record_path(out: Path, cell: Cell) -> Path:
@@ -175,13 +240,17 @@ def chain_lengths(cells: list[Cell]) -> dict[str, int]:
     return length
 
 
-def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
+def run_cells(cells: list[Cell], out: Path, workers: int, executor: str = "process", address: str | None = None) -> dict[str, float]:
     """Run every cell not finished, each once its needs are; returns seconds per cell run.
 
     :param cells: every cell, in dependency order.
     :param out: the run folder (records under ``cells/``, worker logs under ``logs/``).
-    :param workers: cells run at once, each in its own process (1: all in this process).
+    :param workers: cells run at once, each in its own process (1 with ``process``: all in this process).
+    :param executor: ``process`` or ``ray`` (see the module's docstring).
+    :param address: the Ray cluster's address (``ray`` only; None starts a local instance).
     """
+    if executor not in EXECUTORS:
+        raise DarlaError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     finished = finished_cells(cells, out)
     done = set(finished)
     todo = [c for c in cells if c.name not in done]
@@ -194,18 +263,18 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
     seconds: dict[str, float] = {}
     chain = chain_lengths(cells)
     bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell")
-    with _pool(workers) as (pool, count):
+    with (_ray(out, address) if executor == "ray" else _pool(workers)) as (submit, count):
         running: dict[Future[float], Cell] = {}
         while todo or running:
             # the cell with the longest chain of cells waiting on it first, so no worker idles at the end
             ready = sorted((c for c in todo if set(c.needs) <= done), key=lambda c: -chain[c.name])
             batch = ready[: max(0, workers - len(running))]
-            if pool is not None:
+            if count is not None:
                 count.value += len(batch)  # counted before any starts, so each starts with its share of the cores
             for cell in batch:
                 todo.remove(cell)
                 bar.set_postfix_str(cell.name)
-                if pool is None:
+                if submit is None:
                     start = time.perf_counter()
                     run_cell(cell)
                     seconds[cell.name] = time.perf_counter() - start
@@ -213,12 +282,13 @@ def run_cells(cells: list[Cell], out: Path, workers: int) -> dict[str, float]:
                     done.add(cell.name)
                     bar.update()
                 else:
-                    running[pool.submit(_run_logged, cell, str(out / LOGS_DIR / f"{cell.name}.log"))] = cell
+                    running[submit(cell, str(out / LOGS_DIR / f"{cell.name}.log"))] = cell
             if running:
                 completed, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in completed:
                     cell = running.pop(future)
-                    count.value -= 1
+                    if count is not None:
+                        count.value -= 1
                     try:
                         seconds[cell.name] = future.result()
                     except Exception as exc:
