@@ -39,10 +39,7 @@ RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_siz
 #: what TrainConfig.augment accepts
 AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix}
 #: what TrainConfig.compile accepts
-COMPILE_MODES = ("auto", "on", "off")
-#: ``compile="auto"`` compiles a run with at least this many steps left: compiling beta_vae_dae's step took
-#: 37 s on a 2-core AMD EPYC and made each step 1.45x as fast, which pays back after about 400 steps
-COMPILE_MIN_STEPS = 1000
+COMPILE_MODES = ("off", "on")
 
 
 @dataclass
@@ -67,10 +64,11 @@ class TrainConfig:
         ``"mix"``: each frame's channels replaced by a random convex mix of them (any hue to any other,
         brightness too). The teacher's frames too. Colour then varies continuously in what the model
         sees rather than between a few room styles.
-    :param compile: ``"auto"`` (TorchInductor compiles the forward and backward pass when at least
-        ``COMPILE_MIN_STEPS`` steps are left), ``"on"`` or ``"off"``. A compiled step gives the eager
-        step's losses to within rounding, not bit for bit; where compilation fails (no C compiler, say)
-        training goes on uncompiled, with a warning.
+    :param compile: ``"on"``: TorchInductor compiles the forward and backward pass; ``"off"`` (the
+        default: on a 2-core AMD EPYC, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of
+        eager bf16, after a first compilation of up to 37 s; benchmarks/bench_vision.py). A compiled
+        step gives the eager step's losses to within rounding, not bit for bit; where compilation fails
+        (no C compiler, say) training goes on uncompiled, with a warning.
     """
 
     steps: int = 5000
@@ -84,7 +82,7 @@ class TrainConfig:
     log_every: int = 10
     teacher_steps: int | None = None
     augment: str = "none"
-    compile: str = "auto"
+    compile: str = "off"
 
     def __post_init__(self) -> None:
         require_positive(self, "steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
@@ -250,7 +248,7 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
         runner = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
     # a model fit in closed form (pca) has no gradient step to compile
-    compiled = optimizer is not None and (cfg.compile == "on" or (cfg.compile == "auto" and cfg.steps - start >= COMPILE_MIN_STEPS))
+    compiled = optimizer is not None and cfg.compile == "on"
     train_step = _Step(runner, compiled, lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
     augment = AUGMENTATIONS[cfg.augment]
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
