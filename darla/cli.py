@@ -28,6 +28,7 @@ INTERRUPT_HINTS = {
     "inspect": "remove the partial report folder (or choose another --out) and rerun",
     "evaluate": "the report is written at the end: rerun the same command",
     "reproduce": "rerun the same command to continue; finished cells are kept",
+    "tune": "rerun the same command to continue; finished trials and cells are kept",
 }
 
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     from darla.models import VARIANTS
     from darla.inspect import InspectConfig
     from darla.train import TrainConfig
+    from darla.tune import TuneConfig
 
     parser = argparse.ArgumentParser(prog="darla", description="DARLA-style perception for reinforcement learning.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"one of {', '.join(ALL_REPRESENTATIONS + BASELINES)}; repeat for several (default: "
                         f"{', '.join(REPRESENTATIONS + BASELINES)})")
     add_dataclass_arguments(r, ReproduceConfig, skip=("protocols", "methods"))
+
+    t = sub.add_parser("tune", help="the source-only search: candidates or a space of vision and agent settings, on an Optuna study")
+    t.add_argument("--out", required=True, type=Path, help="the work folder (study.db, frames, models, agents, tune.json)")
+    t.add_argument("--candidate", action="append", default=[], metavar="NAME=JSON",
+                   help="a named spec (model, lr, steps, teacher_steps, augment, collect, agent); repeat for several")
+    t.add_argument("--space", type=_json_or_file, default={}, metavar="JSON|@FILE",
+                   help='dotted spec paths to sample, e.g. {"model.beta": {"choices": [1, 4]}, "lr": {"low": 1e-4, "high": 1e-3, "log": true}}')
+    add_dataclass_arguments(t, TuneConfig, skip=("candidates", "space"))
 
     d = sub.add_parser("demo", help="the quick demo: frames, beta_vae_dae, a latent and a pixel PPO agent, zero-shot transfer")
     add_dataclass_arguments(d, DemoConfig)
@@ -227,6 +237,41 @@ def _reproduce(args: argparse.Namespace) -> Path:
     return args.out
 
 
+def _json_or_file(text: str) -> Any:
+    """A JSON value given inline or, after ``@``, as a file."""
+    source = text
+    if text.startswith("@"):
+        try:
+            source = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]} ({exc.strerror})") from None
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from None
+
+
+def _tune(args: argparse.Namespace) -> Path:
+    from darla.tune import SUMMARY_FILE, TuneConfig, tune
+
+    candidates = {}
+    for item in args.candidate:
+        name, sep, spec = item.partition("=")
+        if not sep or not name:
+            raise DarlaError(f"--candidate expects NAME=JSON, got {item!r}")
+        try:
+            candidates[name] = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise DarlaError(f"--candidate {name}: its spec is not JSON ({exc})") from None
+    args.candidates = candidates
+    summary = tune(dataclass_from_args(TuneConfig, args), args.out)
+    for row in sorted(summary["trials"], key=lambda r: -r["source_return"]):
+        label = row["candidate"] or json.dumps(row["params"])
+        print(f"{label}: source return {row['source_return']:.2f} (seeds {[round(m, 2) for m in row['seed_means']]})")
+    print(f"best: {summary['best']['candidate'] or json.dumps(summary['best']['params'])}; all trials in {args.out / SUMMARY_FILE}")
+    return args.out
+
+
 def _demo(args: argparse.Namespace) -> Path:
     from darla.demo import DemoConfig, figure_paths, run_demo
     from darla.reproduce import TABLE_FILE
@@ -250,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"inspect": _inspect, "pretrain": _pretrain, "collect": _collect, "train": _train, "domains": _domains, "demo": _demo,
-                    "evaluate": _evaluate, "reproduce": _reproduce}
+                    "evaluate": _evaluate, "reproduce": _reproduce, "tune": _tune}
         out = commands[args.command](args)
     except DarlaError as exc:
         print(f"darla: error: {exc}", file=sys.stderr)

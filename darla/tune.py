@@ -1,0 +1,250 @@
+"""The source-only search as a command: settings of a vision model and its agents, each trial scored
+in the source domain alone, on an Optuna study kept in a database.
+
+A trial is a *spec*: ``model`` (config fields over the registered defaults and the budget's shared
+ones), ``lr``, ``steps`` and ``teacher_steps`` (over the budget's vision steps), ``augment``,
+``collect`` (:class:`darla.collect.CollectConfig` fields over the budget's frames) and ``agent``
+(hyperparameters over the env's file). The search either tries named candidates, one trial each,
+or samples a space of dotted spec paths (``{"model.beta": {"choices": [1, 4]}, "lr": {"low": 1e-4,
+"high": 1e-3, "log": true}}``) with Optuna's TPE sampler. A trial trains its vision model and
+``seeds`` agents in the first ``train`` domain (the ``single`` protocol's source) and is scored by
+their mean return there: the target is never drawn.
+
+Trials run as the cells of :mod:`darla.runner` (the process pool or Ray), ``workers`` at a time;
+a cell's output is reused by every trial that plans the same one (frames, a teacher), so a killed
+search continues where it stopped: the study (SQLite in the work folder by default, or any database
+URL several machines share) keeps finished trials, and a trial left running is asked again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents import MODES
+from darla.errors import DarlaError, require_positive
+from darla.evaluate import REPORT_FILE
+from darla.files import write_json_atomic
+from darla.models import get_variant
+from darla.reproduce import ALL_REPRESENTATIONS, BUDGETS, Job, domain_groups, source_domains
+from darla.runner import EXECUTORS, Cell, run_cells
+
+#: what a spec may set
+SPEC_KEYS = ("model", "lr", "steps", "teacher_steps", "augment", "collect", "agent")
+#: the summary of every trial, beside the study
+SUMMARY_FILE = "tune.json"
+#: the evaluation seed of a reproduce run with seed 0, so episode starts match its source rows
+EVAL_SEED = 1000
+
+
+@dataclass
+class TuneConfig:
+    """The search.
+
+    :param env: the env, whose ``train`` group's first domain is the source.
+    :param method: a representation (its vision model is trained per trial) or ``pixels`` / ``pixels_aug``.
+    :param algo: the RL algorithm.
+    :param budget: the budget whose frames, vision steps, agent steps and episodes a trial spends.
+    :param seeds: agent seeds per trial.
+    :param candidates: named specs, one trial each (or give ``space``).
+    :param space: dotted spec path -> ``{"choices": [...]}`` or ``{"low", "high", "log", "step"}``.
+    :param trials: trials to sample from ``space`` in all (finished ones count).
+    :param storage: the study's database URL; None: SQLite in the work folder.
+    :param study: the study's name; None: one made of env, method, algo and budget.
+    :param workers: cells run at once (trials are asked this many at a time).
+    :param executor: ``process`` or ``ray`` (:mod:`darla.runner`).
+    :param address: the Ray cluster (``ray`` only).
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param seed: seed of the frames, the vision models and the sampler.
+    """
+
+    env: str = "darla/SeekAvoid2D-v0"
+    method: str = "beta_vae_dae"
+    algo: str = "ppo"
+    budget: str = "quick"
+    seeds: int = 2
+    candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trials: int | None = None
+    storage: str | None = None
+    study: str | None = None
+    workers: int = 1
+    executor: str = "process"
+    address: str | None = None
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.budget not in BUDGETS:
+            raise DarlaError(f"unknown budget {self.budget!r}: choose one of {', '.join(BUDGETS)}")
+        if self.method not in ALL_REPRESENTATIONS + tuple(m for m in MODES if m != "latent"):
+            raise DarlaError(f"unknown method {self.method!r}: a representation ({', '.join(ALL_REPRESENTATIONS)}), pixels or pixels_aug")
+        if self.method in ALL_REPRESENTATIONS and get_variant(self.method).model.takes_pairs:
+            raise DarlaError(f"{self.method} learns from pairs, which darla tune does not collect: tune it with benchmarks/tune_invariance.py")
+        if self.executor not in EXECUTORS:
+            raise DarlaError(f"unknown executor {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
+        if bool(self.candidates) == bool(self.space):
+            raise DarlaError("give either --candidate NAME=JSON (repeat it) or --space JSON with --trials N")
+        if self.space and not self.trials:
+            raise DarlaError("--space needs --trials N: how many trials to sample in all")
+        for name, spec in self.candidates.items():
+            _check_spec(spec, f"candidate {name!r}")
+        for path, bounds in self.space.items():
+            if path.split(".")[0] not in SPEC_KEYS or not isinstance(bounds, dict) or not ("choices" in bounds or {"low", "high"} <= set(bounds)):
+                raise DarlaError(f"--space {path!r}: a dotted path under {', '.join(SPEC_KEYS)} mapped to "
+                                 '{"choices": [...]} or {"low": L, "high": H[, "log": true][, "step": S]}')
+        require_positive(self, "seeds", "workers")
+        domain_groups(self.env)
+
+    @property
+    def study_name(self) -> str:
+        """The study's name in its database."""
+        return self.study or f"{self.env} {self.method} {self.algo} {self.budget}"
+
+
+def _check_spec(spec: Any, what: str) -> None:
+    if not isinstance(spec, dict):
+        raise DarlaError(f"{what} must be a JSON object of {', '.join(SPEC_KEYS)}, got {spec!r}")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise DarlaError(f"{what} sets {', '.join(unknown)}; a spec sets {', '.join(SPEC_KEYS)}")
+
+
+def spec_of(params: dict[str, Any]) -> dict[str, Any]:
+    """Dotted parameter paths (``model.beta``) as a nested spec."""
+    spec: dict[str, Any] = {}
+    for path, value in params.items():
+        *parents, leaf = path.split(".")
+        node = spec
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return spec
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[Cell], Path]:
+    """The cells of one trial (shared ones named alike, so they run once) and its evaluation folder."""
+    plan = BUDGETS[cfg.budget]
+    groups = domain_groups(cfg.env)
+    collect = {"env": cfg.env, "domains": ["train"], "frames": plan.frames, "seed": cfg.seed, **plan.collect}
+    if "domains" in plan.collect:  # an env without the budget's extra rooms collects from its groups that exist
+        collect["domains"] = [d for d in plan.collect["domains"] if d in groups]
+    collect.update(spec.get("collect", {}))
+    frames = out / "frames" / _key(collect)
+    cells = [Cell(f"frames/{frames.name}", Job.plan("collect", {**collect, "out": str(frames)}), str(frames / "manifest.json"))]
+    vision = None
+    if cfg.method in ALL_REPRESENTATIONS:
+        augment = spec.get("augment", "none")
+        teacher_variant = get_variant(cfg.method).teacher
+        teacher = None
+        if teacher_variant is not None:
+            teacher_args = {"variant": teacher_variant, "model": {}, "lr": None, "steps": spec.get("teacher_steps", plan.vision_steps),
+                            "seed": cfg.seed, "device": cfg.device, "data": str(frames), "teacher": None,
+                            **({"augment": augment} if augment != "none" else {})}
+            teacher = out / "teachers" / _key(teacher_args)
+            cells.append(Cell(f"teachers/{teacher.name}", Job.plan("vision", {**teacher_args, "out": str(teacher)}),
+                              str(teacher / "model.safetensors"), (f"frames/{frames.name}",)))
+        vision_args = {"variant": cfg.method, "model": {**plan.model, **spec.get("model", {})}, "lr": spec.get("lr"),
+                       "steps": spec.get("steps", plan.vision_steps), "seed": cfg.seed, "device": cfg.device, "data": str(frames),
+                       "teacher": str(teacher) if teacher else None, **({"augment": augment} if augment != "none" else {})}
+        vision = out / "vision" / _key(vision_args)
+        cells.append(Cell(f"vision/{vision.name}", Job.plan("vision", {**vision_args, "out": str(vision)}), str(vision / "model.safetensors"),
+                          (f"frames/{frames.name}",) + ((f"teachers/{teacher.name}",) if teacher else ())))
+    name = _key(cfg.method, cfg.algo, str(vision), spec.get("agent", {}))
+    agents = []
+    for k in range(cfg.seeds):
+        folder = out / "agents" / name / f"seed{k}"
+        agents.append(str(folder))
+        agent = {"env": cfg.env, "domains": list(source_domains(cfg.env, "single")), "algo": cfg.algo, "steps": plan.agent_steps,
+                 "seed": cfg.seed + k, "n_envs": plan.n_envs, "device": cfg.device, "eval_freq": plan.agent_steps, "eval_episodes": 5,
+                 "checkpoint_freq": plan.agent_steps, "hyperparams": spec.get("agent", {}),
+                 **({"mode": "latent", "vision": str(vision)} if vision else {"mode": cfg.method})}
+        cells.append(Cell(f"agents/{name}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}), str(folder / "model.zip"),
+                          (f"vision/{vision.name}",) if vision else (), resumable=False))
+    evaluation = out / "eval" / name
+    cells.append(Cell(f"eval/{name}", Job.plan("evaluate", {"config": {"agents": agents, "domains": [], "episodes": plan.episodes,
+                                                                      "seed": EVAL_SEED, "device": cfg.device}, "out": str(evaluation)}),
+                      str(evaluation / REPORT_FILE), tuple(f"agents/{name}/seed{k}" for k in range(cfg.seeds)), resumable=False))
+    return cells, evaluation
+
+
+def source_score(evaluation: Path) -> tuple[float, list[float]]:
+    """The mean over seeds of each seed's mean source return, and the seed means."""
+    report = json.loads((evaluation / REPORT_FILE).read_text())
+    (row,) = [r for r in report["results"] if r["domain"] == "source"]
+    means = [float(np.mean(returns)) for returns in row["returns"]]
+    return float(np.mean(means)), means
+
+
+def tune(cfg: TuneConfig, out: str | Path) -> dict[str, Any]:
+    """Run (or continue) the search in ``out``; returns the summary written to ``out/tune.json``."""
+    try:
+        import optuna
+    except ImportError:
+        raise DarlaError("darla tune needs Optuna: pip install 'darla[tune]'") from None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = cfg.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    study = optuna.create_study(storage=storage, study_name=cfg.study_name, direction="maximize", load_if_exists=True,
+                                sampler=optuna.samplers.TPESampler(seed=cfg.seed))
+    # a trial left running by a killed search is failed and asked again: its finished cells are reused
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        if not cfg.candidates:
+            study.enqueue_trial(trial.params, skip_if_exists=True)
+
+    def finished() -> list[optuna.trial.FrozenTrial]:
+        return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+    def pending() -> list[str]:
+        """Candidates without a finished trial of their present spec (an edited spec is tried again)."""
+        done = {(t.user_attrs.get("candidate"), json.dumps(t.user_attrs.get("spec"), sort_keys=True)) for t in finished()}
+        return [n for n, spec in cfg.candidates.items() if (n, json.dumps(spec, sort_keys=True)) not in done]
+
+    while remaining := (len(pending()) if cfg.candidates else max(0, int(cfg.trials or 0) - len(finished()))):
+        asked = [study.ask() for _ in range(min(cfg.workers, remaining))]
+        if cfg.candidates:
+            names = pending()
+            for trial, name in zip(asked, names):
+                trial.set_user_attr("candidate", name)
+            specs = [cfg.candidates[name] for name in names[: len(asked)]]
+        else:
+            specs = [spec_of(_suggest(trial, cfg.space)) for trial in asked]
+        planned = [trial_cells(cfg, spec, out) for spec in specs]
+        cells = list({c.name: c for trial_cells_, _ in planned for c in trial_cells_}.values())
+        run_cells(cells, out, cfg.workers, cfg.executor, cfg.address)
+        for trial, spec, (_, evaluation) in zip(asked, specs, planned):
+            value, means = source_score(evaluation)
+            trial.set_user_attr("spec", spec)
+            trial.set_user_attr("seed_means", means)
+            study.tell(trial, value)
+    rows = [{"number": t.number, "candidate": t.user_attrs.get("candidate"), "params": t.params, "spec": t.user_attrs["spec"],
+             "source_return": t.value, "seed_means": t.user_attrs["seed_means"]} for t in finished()]
+    best = max(rows, key=lambda r: r["source_return"])
+    summary = {"config": {k: v for k, v in cfg.__dict__.items()}, "study": cfg.study_name, "storage": storage,
+               "criterion": "mean source return over seeds (the target is never drawn)", "trials": rows, "best": best}
+    write_json_atomic(out / SUMMARY_FILE, summary)
+    return summary
+
+
+def _suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One value per dotted path of ``space``, drawn by the trial."""
+    params = {}
+    for path, bounds in space.items():
+        if "choices" in bounds:
+            params[path] = trial.suggest_categorical(path, bounds["choices"])
+        elif isinstance(bounds["low"], int) and isinstance(bounds["high"], int) and not bounds.get("log"):
+            params[path] = trial.suggest_int(path, bounds["low"], bounds["high"], step=bounds.get("step", 1))
+        else:
+            params[path] = trial.suggest_float(path, bounds["low"], bounds["high"], log=bool(bounds.get("log")), step=bounds.get("step"))
+    return params

@@ -1,0 +1,79 @@
+"""darla tune: the source-only search on an Optuna study, its trials run as cells, resumable after a kill."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error
+from darla.cli import main
+from darla.errors import DarlaError
+from darla.tune import TuneConfig, spec_of
+
+optuna = pytest.importorskip("optuna")
+
+SMOKE = ["tune", "--budget", "smoke", "--method", "vae", "--seeds", "1", "--device", "cpu"]
+
+
+def test_candidates_are_scored_in_the_source_and_kept(tmp_path: Path) -> None:
+    args = [*SMOKE, "--out", str(tmp_path / "t"), "--candidate", 'slow={"lr": 1e-5}', "--candidate", 'fast={"lr": 3e-3, "agent": {"learning_rate": 1e-3}}']
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "t" / "tune.json").read_text())
+    rows = {r["candidate"]: r for r in summary["trials"]}
+    assert set(rows) == {"slow", "fast"} and rows["fast"]["spec"]["agent"] == {"learning_rate": 1e-3}
+    assert summary["best"]["source_return"] == max(r["source_return"] for r in rows.values())
+    # scored on the source alone: the evaluation drew no other domain
+    evaluation = json.loads(next((tmp_path / "t" / "eval").glob("*/evaluation.json")).read_text())
+    assert [r["domain"] for r in evaluation["results"]] == ["source"] and evaluation["config"]["domains"] == []
+    # the frames are shared by both trials; a rerun finds both finished and runs nothing
+    assert len(list((tmp_path / "t" / "frames").iterdir())) == 1
+    before = (tmp_path / "t" / "tune.json").stat().st_mtime_ns
+    assert main(args) == 0
+    study = optuna.load_study(study_name=summary["study"], storage=summary["storage"])
+    assert len(study.trials) == 2 and (tmp_path / "t" / "tune.json").stat().st_mtime_ns > before
+
+
+def test_a_killed_search_resumes_with_the_trial_it_left(tmp_path: Path) -> None:
+    out = tmp_path / "space"
+    space = json.dumps({"lr": {"low": 1e-4, "high": 3e-3, "log": True}, "model.beta": {"choices": [1.0, 4.0]}})
+    command = [sys.executable, "-m", "darla", *SMOKE, "--out", str(out), "--space", space, "--trials", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    # killed once the first trial's vision model is trained, before its agent is
+    while time.monotonic() < deadline and not list((out / "cells" / "vision").glob("*.json")):
+        time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    (left,) = optuna.load_study(study_name="darla/SeekAvoid2D-v0 vae ppo smoke", storage=storage).trials
+    assert left.state == optuna.trial.TrialState.RUNNING
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = optuna.load_study(study_name="darla/SeekAvoid2D-v0 vae ppo smoke", storage=storage).trials
+    states = [t.state for t in trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 2 and states[0] == optuna.trial.TrialState.FAIL
+    # the left trial was asked again with its own values, and its vision model was not trained again
+    assert trials[1].params == left.params
+    assert len(list((out / "vision").iterdir())) == 2
+
+
+def test_spec_paths_nest() -> None:
+    assert spec_of({"model.beta": 4.0, "lr": 1e-3, "agent.learning_rate": 3e-4}) == {
+        "model": {"beta": 4.0}, "lr": 1e-3, "agent": {"learning_rate": 3e-4}}
+
+
+def test_bad_searches_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for config, fragment in (({}, "give either --candidate NAME=JSON"),
+                             ({"candidates": {"a": {"betta": 1}}}, "candidate 'a' sets betta; a spec sets model"),
+                             ({"space": {"lr": {"low": 1e-4, "high": 1e-3}}}, "--space needs --trials N"),
+                             ({"space": {"gamma": {"choices": [0.9]}}, "trials": 1}, "--space 'gamma': a dotted path under model"),
+                             ({"candidates": {"a": {}}, "method": "ada_gvae"}, "ada_gvae learns from pairs")):
+        with pytest.raises(DarlaError, match=fragment):
+            TuneConfig(**config)
+    code = main([*SMOKE, "--out", str(tmp_path / "x"), "--candidate", "a={lr"])
+    assert_one_line_error(code, capsys.readouterr().err, "--candidate a: its spec is not JSON")
