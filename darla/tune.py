@@ -140,9 +140,10 @@ def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[
         collect["domains"] = [d for d in plan.collect["domains"] if d in groups]
     collect.update(spec.get("collect", {}))
     frames = out / "frames" / _key(collect)
-    cells = [Cell(f"frames/{frames.name}", Job.plan("collect", {**collect, "out": str(frames)}), str(frames / "manifest.json"))]
+    cells: list[Cell] = []
     vision = None
-    if cfg.method in ALL_REPRESENTATIONS:
+    if cfg.method in ALL_REPRESENTATIONS:  # an agent on pixels needs no frames collected beforehand
+        cells.append(Cell(f"frames/{frames.name}", Job.plan("collect", {**collect, "out": str(frames)}), str(frames / "manifest.json")))
         augment = spec.get("augment", "none")
         teacher_variant = get_variant(cfg.method).teacher
         teacher = None
