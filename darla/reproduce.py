@@ -347,7 +347,9 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                 seeds.append(str(folder))
                 agent = {"env": cfg.env, "domains": list(domains), "algo": cfg.algo, "steps": budget.agent_steps,
                          "seed": cfg.seed + k, "n_envs": budget.n_envs, "device": cfg.device,
-                         "eval_freq": max(1, budget.agent_steps // 2), "eval_episodes": 5,
+                         # the training curve's evaluations cost no more episodes than the final one: a smoke run on an
+                         # env of 1,000-step episodes (CarRacing) spent most of its time in them
+                         "eval_freq": max(1, budget.agent_steps // 2), "eval_episodes": min(5, budget.episodes),
                          "checkpoint_freq": budget.agent_steps,
                          **({"mode": "latent", "vision": vision[method], "general": general(method)} if method in vision else {"mode": method})}
                 cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}),

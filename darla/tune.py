@@ -166,7 +166,7 @@ def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[
         folder = out / "agents" / name / f"seed{k}"
         agents.append(str(folder))
         agent = {"env": cfg.env, "domains": list(source_domains(cfg.env, "single")), "algo": cfg.algo, "steps": plan.agent_steps,
-                 "seed": cfg.seed + k, "n_envs": plan.n_envs, "device": cfg.device, "eval_freq": plan.agent_steps, "eval_episodes": 5,
+                 "seed": cfg.seed + k, "n_envs": plan.n_envs, "device": cfg.device, "eval_freq": plan.agent_steps, "eval_episodes": min(5, plan.episodes),
                  "checkpoint_freq": plan.agent_steps, "hyperparams": spec.get("agent", {}),
                  **({"mode": "latent", "vision": str(vision)} if vision else {"mode": cfg.method})}
         cells.append(Cell(f"agents/{name}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}), str(folder / "model.zip"),
