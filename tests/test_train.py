@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,23 +19,26 @@ from darla.device import resolve_precision
 from darla.train import TrainConfig, fit
 
 
+def loss_before_and_after(frames: FrameDataset, x: torch.Tensor, out: Path, **train: Any) -> tuple[float, float]:
+    """A small VAE's loss on ``x`` (with fixed noise) before and after ``fit`` with ``train``'s settings."""
+    torch.manual_seed(0)
+    model = build_model(make_config("vae", image_size=32, **SMALL))
+    torch.manual_seed(123)
+    before = float(model.loss(x)["loss"].detach())
+    fit(model, frames, TrainConfig(batch_size=32, lr=1e-3, device="cpu", **train), out)
+    torch.manual_seed(123)
+    with torch.no_grad():
+        return before, float(model.train().loss(x)["loss"])
+
+
 def test_bf16_autocast_learns_as_float32_does(rooms_dir: Path, tmp_path: Path) -> None:
     frames = FrameDataset(rooms_dir)
     x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
-    losses = {}
-    for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        model = build_model(make_config("vae", image_size=32, **SMALL))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            terms = model.loss(x[:8])
-        # the loss is taken on float32 heads whatever the convolutions ran in
-        assert all(v.dtype == torch.float32 for v in terms.values()), {k: v.dtype for k, v in terms.items()}
-        torch.manual_seed(123)
-        before = float(model.loss(x)["loss"].detach())
-        fit(model, frames, TrainConfig(steps=120, batch_size=32, lr=1e-3, device="cpu", precision=precision), tmp_path / precision)
-        torch.manual_seed(123)
-        with torch.no_grad():
-            losses[precision] = (before, float(model.train().loss(x)["loss"]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = build_model(make_config("vae", image_size=32, **SMALL)).loss(x[:8])
+    # the loss is taken on float32 heads whatever the convolutions ran in
+    assert all(v.dtype == torch.float32 for v in terms.values()), {k: v.dtype for k, v in terms.items()}
+    losses = {precision: loss_before_and_after(frames, x, tmp_path / precision, steps=120, precision=precision) for precision in ("fp32", "bf16")}
     # measured on AMD EPYC: 205.8 -> 141.5 in fp32, -> 136.3 in bf16
     for before, after in losses.values():
         assert after < 0.8 * before, losses
@@ -90,15 +94,7 @@ def test_augment_is_checked(rooms_dir: Path) -> None:
 def test_a_compiled_step_learns_as_the_eager_one_does(rooms_dir: Path, tmp_path: Path) -> None:
     frames = FrameDataset(rooms_dir)
     x = frames_to_tensor(frames.get(np.arange(0, 1024, 8)))
-    losses = {}
-    for compile_mode in ("off", "on"):
-        torch.manual_seed(0)
-        model = build_model(make_config("vae", image_size=32, **SMALL))
-        fit(model, frames, TrainConfig(steps=40, batch_size=32, lr=1e-3, device="cpu", precision="fp32", compile=compile_mode),
-            tmp_path / compile_mode)
-        torch.manual_seed(123)
-        with torch.no_grad():
-            losses[compile_mode] = float(model.train().loss(x)["loss"])
+    losses = {mode: loss_before_and_after(frames, x, tmp_path / mode, steps=40, precision="fp32", compile=mode)[1] for mode in ("off", "on")}
     # the same batches, seeds and noise: only the kernels' rounding differs
     assert abs(losses["on"] - losses["off"]) < 0.01 * losses["off"], losses
 
