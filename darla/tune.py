@@ -151,16 +151,17 @@ def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[
             teacher_args = {"variant": teacher_variant, "model": {}, "lr": None, "steps": spec.get("teacher_steps", plan.vision_steps),
                             "seed": cfg.seed, "device": cfg.device, "data": str(frames), "teacher": None,
                             **({"augment": augment} if augment != "none" else {})}
-            teacher = out / "teachers" / _key(teacher_args)
+            # folders are named by what their cell computes: not by the device, nor by where the work folder is
+            teacher = out / "teachers" / _key({**teacher_args, "device": None, "data": frames.name})
             cells.append(Cell(f"teachers/{teacher.name}", Job.plan("vision", {**teacher_args, "out": str(teacher)}),
                               str(teacher / "model.safetensors"), (f"frames/{frames.name}",)))
         vision_args = {"variant": cfg.method, "model": {**plan.model, **spec.get("model", {})}, "lr": spec.get("lr"),
                        "steps": spec.get("steps", plan.vision_steps), "seed": cfg.seed, "device": cfg.device, "data": str(frames),
                        "teacher": str(teacher) if teacher else None, **({"augment": augment} if augment != "none" else {})}
-        vision = out / "vision" / _key(vision_args)
+        vision = out / "vision" / _key({**vision_args, "device": None, "data": frames.name, "teacher": teacher.name if teacher else None})
         cells.append(Cell(f"vision/{vision.name}", Job.plan("vision", {**vision_args, "out": str(vision)}), str(vision / "model.safetensors"),
                           (f"frames/{frames.name}",) + ((f"teachers/{teacher.name}",) if teacher else ())))
-    name = _key(cfg.method, cfg.algo, str(vision), spec.get("agent", {}))
+    name = _key(cfg.method, cfg.algo, vision.name if vision else None, spec.get("agent", {}), cfg.seed)
     agents = []
     for k in range(cfg.seeds):
         folder = out / "agents" / name / f"seed{k}"
