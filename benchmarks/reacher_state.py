@@ -4,7 +4,7 @@ latent agents are read against.
 The same task as ``darla/ReacherPixels-v0`` (Reacher-v5: its dynamics, rewards and time limit),
 observed through Reacher's own state vector instead of a code, with the algorithm's ``latent``
 settings for ReacherPixels from ``agents/hyperparams``, for the quick budget's agent steps; each
-seed is scored as ``benchmarks/tune_source.py`` scores its candidates (30 episodes, episode starts
+seed is scored as ``darla tune`` scores its candidates (30 episodes, episode starts
 seeded with 1000). Results go to ``benchmarks/results/reacher_state.json``.
 
 Usage: python benchmarks/reacher_state.py [--algo sac] [--seeds 1]
@@ -25,7 +25,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from agents import hyperparams, make_agent
 from darla.files import write_json_atomic
 from darla.reproduce import BUDGETS
-from tune_source import EVAL_SEED
+from darla.tune import EVAL_SEED
 
 
 def state_return(algo: str, params: dict[str, Any], seed: int, steps: int, episodes: int) -> float:

@@ -37,12 +37,52 @@ from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.metrics.ground_truth import EnvGroundTruth
 from darla.metrics.invariance import InvarianceConfig, invariance_scores
+from darla.models import VisionModel, get_variant, make_config
 from darla.reproduce import BUDGETS
 from darla.inspect import encoder
-from tune_source import parse_candidate, vision_for
+from darla.train import TrainConfig, pretrain
 
 #: the seed of the states the scores draw, the same for every candidate
 SCORE_SEED = 0
+
+
+def teacher_for(variant: str, steps: int, data: Path, out: Path, augment: str = "none") -> VisionModel | None:
+    """The variant's frozen teacher trained ``steps`` steps on ``data`` (shared across candidates)."""
+    teacher = get_variant(variant).teacher
+    if teacher is None:
+        return None
+    folder = out / (f"{teacher}_{steps}" + ("" if augment == "none" else f"_{augment}"))
+    if not (folder / "model.safetensors").is_file():
+        pretrain(make_config(teacher), TrainConfig(steps=steps, checkpoint_every=steps, augment=augment), data, folder,
+                 resume=True, figures=False)
+    return load_vision(folder, device="cpu")
+
+
+def vision_for(variant: str, spec: dict[str, Any], budget: str, data: Path, out: Path) -> Path:
+    """The candidate's representation, trained once per distinct set of vision settings and frames
+    (``steps`` overrides the budget's vision steps)."""
+    plan = BUDGETS[budget]
+    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps", "steps", "augment") if k in spec}
+    folder = out / "vision" / hashlib.sha256(json.dumps([variant, settings, data.name], sort_keys=True).encode()).hexdigest()[:12]
+    if not (folder / "model.safetensors").is_file():
+        steps = spec.get("steps", plan.vision_steps)
+        augment = spec.get("augment", "none")
+        teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out / "teachers" / data.name, augment)
+        train = TrainConfig(steps=steps, lr=spec.get("lr"), checkpoint_every=min(steps, 1000), augment=augment)
+        pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, folder, resume=True,
+                 teacher=teacher, figures=False)
+    return folder
+
+
+def parse_candidate(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME=JSON`` into its name and spec."""
+    name, sep, spec = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--candidate {text!r}: write NAME=JSON, e.g. 'lr1e-3={{\"lr\": 1e-3}}'")
+    try:
+        return name, json.loads(spec)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--candidate {name}: its spec is not JSON ({exc})") from None
 
 
 def frames_for(env: str, spec: dict[str, Any], budget: str, out: Path) -> Path:
