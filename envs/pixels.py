@@ -125,7 +125,9 @@ def make_pixel_env(env_id: str, size: int = 64, **kwargs: Any) -> gym.Env[np.nda
     :param kwargs: passed to ``gymnasium.make`` (not ``render_mode``, which is ``"rgb_array"``)
     :return: the env wrapped in :class:`PixelObservation`
     """
-    # pygame-drawn envs (CartPole, CarRacing) start SDL's audio too, which a headless machine lacks
+    # pygame-drawn envs (CartPole, CarRacing) start SDL's video and audio even to draw off screen, and on a
+    # headless machine SDL prints an error for each; frames drawn to an array need neither
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
         env = gym.make(env_id, render_mode="rgb_array", **kwargs)
