@@ -36,7 +36,7 @@ from darla.runner import EXECUTORS, Cell, run_cells
 
 #: what a spec may set
 SPEC_KEYS = ("model", "lr", "steps", "teacher_steps", "augment", "collect", "agent")
-#: the summary of every trial, beside the study
+#: per study, the summary of its finished trials, beside the database
 SUMMARY_FILE = "tune.json"
 #: the evaluation seed of a reproduce run with seed 0, so episode starts match its source rows
 EVAL_SEED = 1000
@@ -188,7 +188,8 @@ def source_score(evaluation: Path) -> tuple[float, list[float]]:
 
 
 def tune(cfg: TuneConfig, out: str | Path) -> dict[str, Any]:
-    """Run (or continue) the search in ``out``; returns the summary written to ``out/tune.json``."""
+    """Run (or continue) the search in ``out``; returns its summary, also written under the study's name
+    in ``out/tune.json``."""
     try:
         import optuna
     except ImportError:
@@ -235,7 +236,13 @@ def tune(cfg: TuneConfig, out: str | Path) -> dict[str, Any]:
     best = max(rows, key=lambda r: r["source_return"])
     summary = {"config": {k: v for k, v in cfg.__dict__.items()}, "study": cfg.study_name, "storage": storage,
                "criterion": "mean source return over seeds (the target is never drawn)", "trials": rows, "best": best}
-    write_json_atomic(out / SUMMARY_FILE, summary)
+    # several searches may share a work folder (and its frames): each keeps its own entry
+    path = out / SUMMARY_FILE
+    try:
+        studies = json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        raise DarlaError(f"{path} is corrupted: delete it and rerun (the study in {storage} keeps every trial)") from None
+    write_json_atomic(path, {**studies, cfg.study_name: summary})
     return summary
 
 

@@ -23,7 +23,7 @@ SMOKE = ["tune", "--budget", "smoke", "--method", "vae", "--seeds", "1", "--devi
 def test_candidates_are_scored_in_the_source_and_kept(tmp_path: Path) -> None:
     args = [*SMOKE, "--out", str(tmp_path / "t"), "--candidate", 'slow={"lr": 1e-5}', "--candidate", 'fast={"lr": 3e-3, "agent": {"learning_rate": 1e-3}}']
     assert main(args) == 0
-    summary = json.loads((tmp_path / "t" / "tune.json").read_text())
+    (summary,) = json.loads((tmp_path / "t" / "tune.json").read_text()).values()
     rows = {r["candidate"]: r for r in summary["trials"]}
     assert set(rows) == {"slow", "fast"} and rows["fast"]["spec"]["agent"] == {"learning_rate": 1e-3}
     assert summary["best"]["source_return"] == max(r["source_return"] for r in rows.values())
