@@ -373,7 +373,8 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     :param out: the run folder; rerunning the same command there continues the run.
     :return: the results JSON.
     """
-    out = Path(out)
+    # a Ray task runs in a folder of Ray's choosing: it is given absolute paths
+    out = Path(out).resolve() if cfg.executor == "ray" else Path(out)
     config = dataclasses.asdict(cfg)
     # where and how fast cells run does not change what they compute: those may differ on resume
     running = {k: config.pop(k) for k in ("workers", "device", "executor", "address")}

@@ -194,7 +194,8 @@ def tune(cfg: TuneConfig, out: str | Path) -> dict[str, Any]:
         import optuna
     except ImportError:
         raise DarlaError("darla tune needs Optuna: pip install 'darla[tune]'") from None
-    out = Path(out)
+    # a Ray task runs in a folder of Ray's choosing: it is given absolute paths
+    out = Path(out).resolve() if cfg.executor == "ray" else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = cfg.storage or f"sqlite:///{(out / 'study.db').resolve()}"
