@@ -19,7 +19,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -30,44 +29,12 @@ import torch
 
 from agents import MODES
 from darla.agent import AgentConfig, load_agent, train_agent
-from darla.checkpoint import load_vision
 from darla.collect import CollectConfig, collect
 from darla.evaluate import EvaluateConfig, episode_returns
 from darla.files import write_json_atomic
-from darla.models import VisionModel, get_variant, make_config
 from darla.reproduce import BUDGETS, source_domains
-from darla.train import TrainConfig, pretrain
-
-#: the evaluation seed of a reproduce run with seed 0, so episode starts match its source rows
-EVAL_SEED = 1000
-
-
-def teacher_for(variant: str, steps: int, data: Path, out: Path, augment: str = "none") -> VisionModel | None:
-    """The variant's frozen teacher trained ``steps`` steps on ``data`` (shared across candidates)."""
-    teacher = get_variant(variant).teacher
-    if teacher is None:
-        return None
-    folder = out / (f"{teacher}_{steps}" + ("" if augment == "none" else f"_{augment}"))
-    if not (folder / "model.safetensors").is_file():
-        pretrain(make_config(teacher), TrainConfig(steps=steps, checkpoint_every=steps, augment=augment), data, folder,
-                 resume=True, figures=False)
-    return load_vision(folder, device="cpu")
-
-
-def vision_for(variant: str, spec: dict[str, Any], budget: str, data: Path, out: Path) -> Path:
-    """The candidate's representation, trained once per distinct set of vision settings and frames
-    (``steps`` overrides the budget's vision steps)."""
-    plan = BUDGETS[budget]
-    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps", "steps", "augment") if k in spec}
-    folder = out / "vision" / hashlib.sha256(json.dumps([variant, settings, data.name], sort_keys=True).encode()).hexdigest()[:12]
-    if not (folder / "model.safetensors").is_file():
-        steps = spec.get("steps", plan.vision_steps)
-        augment = spec.get("augment", "none")
-        teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out / "teachers" / data.name, augment)
-        train = TrainConfig(steps=steps, lr=spec.get("lr"), checkpoint_every=min(steps, 1000), augment=augment)
-        pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, folder, resume=True,
-                 teacher=teacher, figures=False)
-    return folder
+from darla.tune import EVAL_SEED
+from tune_invariance import parse_candidate, vision_for
 
 
 def run_candidate(env: str, variant: str, mode: str, algo: str, spec: dict[str, Any], budget: str, seeds: int,
@@ -89,17 +56,6 @@ def run_candidate(env: str, variant: str, mode: str, algo: str, spec: dict[str, 
         returns = episode_returns(agent, source, EvaluateConfig(agents=(str(folder),), episodes=plan.episodes, seed=EVAL_SEED))
         means.append(float(np.mean(returns)))
     return {"spec": spec, "source": list(source), "seed_means": means, "mean": float(np.mean(means))}
-
-
-def parse_candidate(text: str) -> tuple[str, dict[str, Any]]:
-    """``NAME=JSON`` into its name and spec."""
-    name, sep, spec = text.partition("=")
-    if not sep or not name:
-        raise SystemExit(f"--candidate {text!r}: write NAME=JSON, e.g. 'lr1e-3={{\"lr\": 1e-3}}'")
-    try:
-        return name, json.loads(spec)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"--candidate {name}: its spec is not JSON ({exc})") from None
 
 
 def main() -> None:

@@ -289,6 +289,15 @@ def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
     return groups
 
 
+def budget_frames(budget: Budget, env_id: str, seed: int) -> dict[str, Any]:
+    """The :class:`darla.collect.CollectConfig` fields of a budget's vision frames in ``env_id``: the ``train``
+    group, and the budget's extra groups where the env has them."""
+    collect = {"env": env_id, "domains": ["train"], "frames": budget.frames, "seed": seed, **budget.collect}
+    if "domains" in budget.collect:  # an env without the budget's extra rooms collects from its groups that exist
+        collect["domains"] = [d for d in budget.collect["domains"] if d in domain_groups(env_id)]
+    return collect
+
+
 def source_domains(env_id: str, protocol: str) -> tuple[str, ...]:
     """Where agents of ``protocol`` learn: the ``train`` group, or its first domain alone."""
     return ("train",) if protocol == "multi" else (domain_groups(env_id)["train"][0],)
@@ -307,11 +316,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     frames = str(out / "frames")
     # a variant that learns from pairs gets each frame's state drawn in another train domain too
     pairs = int(any(get_variant(m).model.takes_pairs for m in cfg.methods if m in ALL_REPRESENTATIONS))
-    collect = dict(budget.collect)
-    if "domains" in collect:  # an env without the budget's extra rooms collects from its groups that exist
-        collect["domains"] = [d for d in collect["domains"] if d in domain_groups(cfg.env)]
-    cells = [Cell("frames", Job.plan("collect", {"env": cfg.env, "domains": ["train"], "frames": budget.frames, "seed": cfg.seed,
-                                        "out": frames, **collect, **({"pairs": pairs} if pairs else {})}),
+    cells = [Cell("frames", Job.plan("collect", {**budget_frames(budget, cfg.env, cfg.seed), "out": frames, **({"pairs": pairs} if pairs else {})}),
                   str(out / "frames" / "manifest.json"))]
     vision = {}
     # beta_vae_dae learns through a DAE: the dae cell trains it, whether or not dae is compared

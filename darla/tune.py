@@ -31,7 +31,7 @@ from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE
 from darla.files import write_json_atomic
 from darla.models import get_variant
-from darla.reproduce import ALL_REPRESENTATIONS, BUDGETS, Job, domain_groups, source_domains
+from darla.reproduce import ALL_REPRESENTATIONS, BUDGETS, Job, budget_frames, domain_groups, source_domains
 from darla.runner import EXECUTORS, Cell, run_cells
 
 #: what a spec may set
@@ -134,11 +134,7 @@ def _key(*parts: Any) -> str:
 def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[Cell], Path]:
     """The cells of one trial (shared ones named alike, so they run once) and its evaluation folder."""
     plan = BUDGETS[cfg.budget]
-    groups = domain_groups(cfg.env)
-    collect = {"env": cfg.env, "domains": ["train"], "frames": plan.frames, "seed": cfg.seed, **plan.collect}
-    if "domains" in plan.collect:  # an env without the budget's extra rooms collects from its groups that exist
-        collect["domains"] = [d for d in plan.collect["domains"] if d in groups]
-    collect.update(spec.get("collect", {}))
+    collect = {**budget_frames(plan, cfg.env, cfg.seed), **spec.get("collect", {})}
     frames = out / "frames" / _key(collect)
     cells: list[Cell] = []
     vision = None
