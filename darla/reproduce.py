@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any, NamedTuple
 import envs
 from agents import check_action_space, check_algorithm
 from darla.agent import AgentConfig, train_agent
-from darla.checkpoint import load_vision
+from darla.checkpoint import load_vision, read_config
 from darla.collect import CollectConfig, collect
 from darla.device import resolve_device
 from darla.errors import DarlaError, require_positive
@@ -249,13 +250,29 @@ def _pretrain(configs: tuple[VisionConfig, TrainConfig], args: dict[str, Any]) -
     pretrain(*configs, args["data"], args["out"], resume=True, teacher=teacher)
 
 
+def whole_code_without_general(config: Any, vision: str | Path) -> Any:
+    """``config`` (an agent's or a report's, with a ``general`` field) as it can run on ``vision``.
+
+    A weakly supervised model whose training pairs moved every latent found no domain-general
+    part (a collapsed code does this); its cells then read the whole code, with a warning, rather
+    than ending the experiment, and the agent's ``agent.json`` records the chain it really ran.
+    """
+    if config.general and not read_config(vision)["model"].get("general_latents"):
+        warnings.warn(f"{vision}: the model found no domain-general latents on its training pairs, so this cell reads "
+                      "the whole code", stacklevel=2)
+        return dataclasses.replace(config, general=False)
+    return config
+
+
 #: every kind of cell the experiment plans (vision trainings resume; the others start afresh)
 STAGES: dict[str, Stage] = {
     "collect": Stage(lambda a: CollectConfig(**{**{k: v for k, v in a.items() if k != "out"}, "domains": tuple(a["domains"])}),
                      lambda config, a: collect(config, a["out"])),
     "vision": Stage(_vision_configs, _pretrain),
-    "agent": Stage(lambda a: AgentConfig(**a["config"]), lambda config, a: train_agent(config, a["out"])),
-    "inspect": Stage(lambda a: InspectConfig(**a["config"]), lambda config, a: inspect_model(a["checkpoint"], a["out"], config)),
+    "agent": Stage(lambda a: AgentConfig(**a["config"]),
+                   lambda config, a: train_agent(whole_code_without_general(config, config.vision) if config.vision else config, a["out"])),
+    "inspect": Stage(lambda a: InspectConfig(**a["config"]),
+                     lambda config, a: inspect_model(a["checkpoint"], a["out"], whole_code_without_general(config, a["checkpoint"]))),
     "evaluate": Stage(lambda a: EvaluateConfig(**a["config"]), lambda config, a: evaluate(config, a["out"])),
 }
 

@@ -239,3 +239,24 @@ def test_a_cell_left_running_alone_takes_every_core(tmp_path: Path) -> None:
     run_cells(cells, tmp_path, workers=2)
     start, end = json.loads((tmp_path / "long.json").read_text())
     assert (start, end) == (max(1, cpus // 2), cpus)
+
+
+@pytest.mark.parametrize("found, reads_general", [([], False), ([0, 3], True)])
+def test_cells_of_a_paired_model_that_found_no_general_latents_read_the_whole_code(
+        tmp_path: Path, found: list[int], reads_general: bool) -> None:
+    from darla.agent import AgentConfig
+    from darla.inspect import InspectConfig
+    from darla.models import make_config
+    from darla.models.base import check_general
+    from darla.reproduce import whole_code_without_general
+
+    # a collapsed Ada-GVAE (ReacherPixels, quick budget) moved every latent with the look and found none
+    (tmp_path / "config.json").write_text(json.dumps({"format_version": 1, "model": {"variant": "ada_gvae", "general_latents": found}}))
+    for config in (AgentConfig(vision=str(tmp_path), general=True), InspectConfig(general=True)):
+        if reads_general:
+            assert whole_code_without_general(config, tmp_path) is config
+        else:
+            with pytest.warns(UserWarning, match="no domain-general latents"):
+                assert whole_code_without_general(config, tmp_path).general is False
+    with pytest.raises(DarlaError, match="found no domain-general latents on its training pairs"):
+        check_general(make_config("ada_gvae"))

@@ -122,6 +122,9 @@ class TrunkConfig(VisionConfig):
 def check_general(config: VisionConfig) -> None:
     """Refuse to select the domain-general latents of a model that has none."""
     if not config.general_latents:
+        if hasattr(config, "general_leak"):  # a paired variant, whose search over its training pairs came up empty
+            raise DarlaError(f"this {config.variant} found no domain-general latents on its training pairs (every active latent "
+                             "moved with the look; train longer or on more frames), so drop --general")
         raise DarlaError(f"this {config.variant} has no domain-general latents (only the weakly supervised variants, "
                          "ada_gvae and cycle_vae, have them): drop --general")
 
