@@ -8,7 +8,10 @@ ones), ``lr``, ``steps`` and ``teacher_steps`` (over the budget's vision steps),
 or samples a space of dotted spec paths (``{"model.beta": {"choices": [1, 4]}, "lr": {"low": 1e-4,
 "high": 1e-3, "log": true}}``) with Optuna's TPE sampler. A trial trains its vision model and
 ``seeds`` agents in the first ``train`` domain (the ``single`` protocol's source) and is scored by
-their mean return there: the target is never drawn.
+their mean return there: the target is never drawn. With ``vision_seeds`` above 1 a trial trains its
+vision model (and its teacher) once per vision seed and ``seeds`` agents on each: one vision model's
+draw can decide a source-return search on its own (the quick budget's beta_vae_dae search ranked its
+candidates differently when rerun, while each candidate's two agent seeds agreed).
 
 Trials run as the cells of :mod:`darla.runner` (the process pool or Ray), ``workers`` at a time;
 a cell's output is reused by every trial that plans the same one (frames, a teacher), so a killed
@@ -50,7 +53,8 @@ class TuneConfig:
     :param method: a representation (its vision model is trained per trial) or ``pixels`` / ``pixels_aug``.
     :param algo: the RL algorithm.
     :param budget: the budget whose frames, vision steps, agent steps and episodes a trial spends.
-    :param seeds: agent seeds per trial.
+    :param seeds: agent seeds per trial (per vision seed).
+    :param vision_seeds: vision models per trial, each trained with its own seed (a representation only).
     :param candidates: named specs, one trial each (or give ``space``).
     :param space: dotted spec path -> ``{"choices": [...]}`` or ``{"low", "high", "log", "step"}``.
     :param trials: trials to sample from ``space`` in all (finished ones count).
@@ -68,6 +72,7 @@ class TuneConfig:
     algo: str = "ppo"
     budget: str = "quick"
     seeds: int = 2
+    vision_seeds: int = 1
     candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
     trials: int | None = None
@@ -98,7 +103,9 @@ class TuneConfig:
             if path.split(".")[0] not in SPEC_KEYS or not isinstance(bounds, dict) or not ("choices" in bounds or {"low", "high"} <= set(bounds)):
                 raise DarlaError(f"--space {path!r}: a dotted path under {', '.join(SPEC_KEYS)} mapped to "
                                  '{"choices": [...]} or {"low": L, "high": H[, "log": true][, "step": S]}')
-        require_positive(self, "seeds", "workers")
+        require_positive(self, "seeds", "vision_seeds", "workers")
+        if self.vision_seeds > 1 and self.method not in ALL_REPRESENTATIONS:
+            raise DarlaError(f"--vision-seeds needs a vision model to train; {self.method} has none: drop it")
         domain_groups(self.env)
 
     @property
@@ -134,49 +141,60 @@ def _key(*parts: Any) -> str:
 def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[Cell], Path]:
     """The cells of one trial (shared ones named alike, so they run once) and its evaluation folder."""
     plan = BUDGETS[cfg.budget]
-    collect = {**budget_frames(plan, cfg.env, cfg.seed), **spec.get("collect", {})}
-    frames = out / "frames" / _key(collect)
     cells: list[Cell] = []
-    vision = None
+    visions: list[Path | None] = [None]
     if cfg.method in ALL_REPRESENTATIONS:  # an agent on pixels needs no frames collected beforehand
+        collect = {**budget_frames(plan, cfg.env, cfg.seed), **spec.get("collect", {})}
+        frames = out / "frames" / _key(collect)
         cells.append(Cell(f"frames/{frames.name}", Job.plan("collect", {**collect, "out": str(frames)}), str(frames / "manifest.json")))
-        augment = spec.get("augment", "none")
-        teacher_variant = get_variant(cfg.method).teacher
-        teacher = None
-        if teacher_variant is not None:
-            teacher_args = {"variant": teacher_variant, "model": {}, "lr": None, "steps": spec.get("teacher_steps", plan.vision_steps),
-                            "seed": cfg.seed, "device": cfg.device, "data": str(frames), "teacher": None,
-                            **({"augment": augment} if augment != "none" else {})}
-            # folders are named by what their cell computes: not by the device, nor by where the work folder is
-            teacher = out / "teachers" / _key({**teacher_args, "device": None, "data": frames.name})
-            cells.append(Cell(f"teachers/{teacher.name}", Job.plan("vision", {**teacher_args, "out": str(teacher)}),
-                              str(teacher / "model.safetensors"), (f"frames/{frames.name}",)))
-        vision_args = {"variant": cfg.method, "model": {**plan.model, **spec.get("model", {})}, "lr": spec.get("lr"),
-                       "steps": spec.get("steps", plan.vision_steps), "seed": cfg.seed, "device": cfg.device, "data": str(frames),
-                       "teacher": str(teacher) if teacher else None, **({"augment": augment} if augment != "none" else {})}
-        vision = out / "vision" / _key({**vision_args, "device": None, "data": frames.name, "teacher": teacher.name if teacher else None})
-        cells.append(Cell(f"vision/{vision.name}", Job.plan("vision", {**vision_args, "out": str(vision)}), str(vision / "model.safetensors"),
-                          (f"frames/{frames.name}",) + ((f"teachers/{teacher.name}",) if teacher else ())))
-    name = _key(cfg.method, cfg.algo, vision.name if vision else None, spec.get("agent", {}), cfg.seed)
-    agents = []
-    for k in range(cfg.seeds):
-        folder = out / "agents" / name / f"seed{k}"
-        agents.append(str(folder))
-        agent = {"env": cfg.env, "domains": list(source_domains(cfg.env, "single")), "algo": cfg.algo, "steps": plan.agent_steps,
-                 "seed": cfg.seed + k, "n_envs": plan.n_envs, "device": cfg.device, "eval_freq": plan.agent_steps, "eval_episodes": min(5, plan.episodes),
-                 "checkpoint_freq": plan.agent_steps, "hyperparams": spec.get("agent", {}),
-                 **({"mode": "latent", "vision": str(vision)} if vision else {"mode": cfg.method})}
-        cells.append(Cell(f"agents/{name}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}), str(folder / "model.zip"),
-                          (f"vision/{vision.name}",) if vision else (), resumable=False))
-    evaluation = out / "eval" / name
-    cells.append(Cell(f"eval/{name}", Job.plan("evaluate", {"config": {"agents": agents, "domains": [], "episodes": plan.episodes,
-                                                                      "seed": EVAL_SEED, "device": cfg.device}, "out": str(evaluation)}),
-                      str(evaluation / REPORT_FILE), tuple(f"agents/{name}/seed{k}" for k in range(cfg.seeds)), resumable=False))
+        visions = [_vision_cells(cfg, spec, frames, cfg.seed + v, cells, out) for v in range(cfg.vision_seeds)]
+    agents: list[str] = []
+    names = []
+    for vision in visions:
+        name = _key(cfg.method, cfg.algo, vision.name if vision else None, spec.get("agent", {}), cfg.seed)
+        names.append(name)
+        for k in range(cfg.seeds):
+            folder = out / "agents" / name / f"seed{k}"
+            agents.append(str(folder))
+            agent = {"env": cfg.env, "domains": list(source_domains(cfg.env, "single")), "algo": cfg.algo, "steps": plan.agent_steps,
+                     "seed": cfg.seed + k, "n_envs": plan.n_envs, "device": cfg.device, "eval_freq": plan.agent_steps,
+                     "eval_episodes": min(5, plan.episodes), "checkpoint_freq": plan.agent_steps, "hyperparams": spec.get("agent", {}),
+                     **({"mode": "latent", "vision": str(vision)} if vision else {"mode": cfg.method})}
+            cells.append(Cell(f"agents/{name}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}), str(folder / "model.zip"),
+                              (f"vision/{vision.name}",) if vision else (), resumable=False))
+    # one vision seed keeps the folder its agents are named by (searches before vision seeds continue)
+    evaluation = out / "eval" / (names[0] if len(names) == 1 else _key(*names))
+    cells.append(Cell(f"eval/{evaluation.name}", Job.plan("evaluate", {"config": {"agents": agents, "domains": [], "episodes": plan.episodes,
+                                                                                 "seed": EVAL_SEED, "device": cfg.device}, "out": str(evaluation)}),
+                      str(evaluation / REPORT_FILE), tuple(f"agents/{n}/seed{k}" for n in names for k in range(cfg.seeds)), resumable=False))
     return cells, evaluation
 
 
+def _vision_cells(cfg: TuneConfig, spec: dict[str, Any], frames: Path, seed: int, cells: list[Cell], out: Path) -> Path:
+    """Append the cells of the trial's vision model trained with ``seed`` (its teacher first); return its folder."""
+    plan = BUDGETS[cfg.budget]
+    augment = spec.get("augment", "none")
+    teacher_variant = get_variant(cfg.method).teacher
+    teacher = None
+    if teacher_variant is not None:
+        teacher_args = {"variant": teacher_variant, "model": {}, "lr": None, "steps": spec.get("teacher_steps", plan.vision_steps),
+                        "seed": seed, "device": cfg.device, "data": str(frames), "teacher": None,
+                        **({"augment": augment} if augment != "none" else {})}
+        # folders are named by what their cell computes: not by the device, nor by where the work folder is
+        teacher = out / "teachers" / _key({**teacher_args, "device": None, "data": frames.name})
+        cells.append(Cell(f"teachers/{teacher.name}", Job.plan("vision", {**teacher_args, "out": str(teacher)}),
+                          str(teacher / "model.safetensors"), (f"frames/{frames.name}",)))
+    vision_args = {"variant": cfg.method, "model": {**plan.model, **spec.get("model", {})}, "lr": spec.get("lr"),
+                   "steps": spec.get("steps", plan.vision_steps), "seed": seed, "device": cfg.device, "data": str(frames),
+                   "teacher": str(teacher) if teacher else None, **({"augment": augment} if augment != "none" else {})}
+    vision = out / "vision" / _key({**vision_args, "device": None, "data": frames.name, "teacher": teacher.name if teacher else None})
+    cells.append(Cell(f"vision/{vision.name}", Job.plan("vision", {**vision_args, "out": str(vision)}), str(vision / "model.safetensors"),
+                      (f"frames/{frames.name}",) + ((f"teachers/{teacher.name}",) if teacher else ())))
+    return vision
+
+
 def source_score(evaluation: Path) -> tuple[float, list[float]]:
-    """The mean over seeds of each seed's mean source return, and the seed means."""
+    """The mean over seeds of each seed's mean source return, and the seed means (every vision seed's agents in turn)."""
     report = json.loads((evaluation / REPORT_FILE).read_text())
     (row,) = [r for r in report["results"] if r["domain"] == "source"]
     means = [float(np.mean(returns)) for returns in row["returns"]]

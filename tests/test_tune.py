@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_one_line_error
 from darla.cli import main
 from darla.errors import DarlaError
-from darla.tune import TuneConfig, spec_of
+from darla.tune import TuneConfig, spec_of, trial_cells
 
 optuna = pytest.importorskip("optuna")
 
@@ -72,8 +72,24 @@ def test_bad_searches_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
                              ({"candidates": {"a": {"betta": 1}}}, "candidate 'a' sets betta; a spec sets model"),
                              ({"space": {"lr": {"low": 1e-4, "high": 1e-3}}}, "--space needs --trials N"),
                              ({"space": {"gamma": {"choices": [0.9]}}, "trials": 1}, "--space 'gamma': a dotted path under model"),
-                             ({"candidates": {"a": {}}, "method": "ada_gvae"}, "ada_gvae learns from pairs")):
+                             ({"candidates": {"a": {}}, "method": "ada_gvae"}, "ada_gvae learns from pairs"),
+                             ({"candidates": {"a": {}}, "method": "pixels", "vision_seeds": 2}, "--vision-seeds needs a vision model")):
         with pytest.raises(DarlaError, match=fragment):
             TuneConfig(**config)
     code = main([*SMOKE, "--out", str(tmp_path / "x"), "--candidate", "a={lr"])
     assert_one_line_error(code, capsys.readouterr().err, "--candidate a: its spec is not JSON")
+
+
+def test_vision_seeds_train_a_model_and_its_teacher_per_seed_and_score_every_agent(tmp_path: Path) -> None:
+    spec = {"teacher_steps": 30}
+    one, evaluation_one = trial_cells(TuneConfig(budget="smoke", candidates={"a": spec}, seeds=2), spec, tmp_path)
+    two, evaluation_two = trial_cells(TuneConfig(budget="smoke", candidates={"a": spec}, seeds=2, vision_seeds=2), spec, tmp_path)
+    cells = {c.name: c for c in two}
+    seeds = {kind: sorted(c.job.args["seed"] for n, c in cells.items() if n.startswith(kind)) for kind in ("teachers/", "vision/")}
+    assert seeds == {"teachers/": [0, 1], "vision/": [0, 1]}
+    # both vision seeds read the one frame collection; each gets its own two agents, all scored together
+    assert sum(n.startswith("frames/") for n in cells) == 1 and sum(n.startswith("agents/") for n in cells) == 4
+    (evaluation,) = [c for n, c in cells.items() if n.startswith("eval/")]
+    assert len(evaluation.job.args["config"]["agents"]) == 4 and len(evaluation.needs) == 4
+    # the first vision seed's cells are those a search without vision seeds plans, so an older search continues
+    assert {c.name for c in one} - {"eval/" + evaluation_one.name} <= set(cells) and evaluation_one != evaluation_two
