@@ -37,7 +37,9 @@ TRAINER_FILE = "trainer.json"
 #: the parts of pretrain.json a --resume must match
 RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps", "train.augment")
 #: what TrainConfig.augment accepts
-AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix}
+AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix,
+                 # the two frames of a pair in colours of their own: a pair then differs in colour as well as in room
+                 "mix_apart": lambda *images: tuple(random_colour_mix(x)[0] for x in images)}
 #: what TrainConfig.compile accepts
 COMPILE_MODES = ("off", "on")
 
@@ -62,7 +64,8 @@ class TrainConfig:
         ``None`` means ``steps``.
     :param augment: ``"none"``; ``"hue"``: each training frame's hue rotated by a random angle; or
         ``"mix"``: each frame's channels replaced by a random convex mix of them (any hue to any other,
-        brightness too). The teacher's frames too. Colour then varies continuously in what the model
+        brightness too), the same mix for both frames of a pair; ``"mix_apart"``: as ``"mix"``, each frame
+        of a pair its own mix. The teacher's frames too. Colour then varies continuously in what the model
         sees rather than between a few room styles.
     :param compile: ``"on"``: TorchInductor compiles the forward and backward pass; ``"off"`` (the
         default: on a 2-core AMD EPYC, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of

@@ -16,7 +16,7 @@ from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from darla.models import build_model, frames_to_tensor, make_config
 from darla.device import resolve_precision
-from darla.train import TrainConfig, fit
+from darla.train import AUGMENTATIONS, TrainConfig, fit
 
 
 def loss_before_and_after(frames: FrameDataset, x: torch.Tensor, out: Path, **train: Any) -> tuple[float, float]:
@@ -86,8 +86,18 @@ def test_colour_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir
     assert errors["mix"] < 0.85 * errors["none"], errors
 
 
+def test_mix_apart_gives_each_frame_of_a_pair_its_own_colours() -> None:
+    torch.manual_seed(0)
+    grey = torch.linspace(0, 1, 16).view(1, 1, 4, 4).expand(8, 3, 4, 4)
+    colour = torch.rand(8, 3, 4, 4)
+    changed_grey, changed, again = AUGMENTATIONS["mix_apart"](grey, colour, colour.clone())
+    assert (changed_grey - grey).abs().max() < 1e-5 and changed.min() >= 0 and changed.max() <= 1
+    # the same frame in both batches comes out in different colours
+    assert (changed - again).abs().amax(dim=(1, 2, 3)).min() > 0.01
+
+
 def test_augment_is_checked(rooms_dir: Path) -> None:
-    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix"):
+    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix, mix_apart"):
         TrainConfig(augment="flip")
 
 
