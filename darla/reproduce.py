@@ -81,8 +81,8 @@ SHORT_TRAINING = {"dae": {"steps": 3000, "augment": "mix"},
 #: output, 3,000 steps, retrieved 0.738 on the train pairs, against 0.304 for the same frames unmixed, 0.375
 #: for train-group frames mixed, 0.275 for neither, and 0.325 for SCAN's beta 53 at 10,000 steps (the setting
 #: before, tune_invariance_distinct.json); on 30,000 frames (CLAIM_FRAMES) 6,000 steps retrieved 0.799 against
-#: 0.761 for 3,000, where 100,000 frames gave 0.763 and 0.745 (tune_invariance_frames.json); ada_gvae keeps the
-#: quick budget's lr
+#: 0.761 for 3,000, 0.784 for 10,000 and 0.777 with a 6,000-step DAE, where 100,000 frames gave 0.763 and 0.745
+#: (tune_invariance_frames.json); ada_gvae keeps the quick budget's lr
 CLAIM_TRAINING = {"dae": {"steps": 3000, "augment": "mix"},
                   "beta_vae_dae": {"lr": 5e-4, "dae_layer": "output", "beta": 4.0, "steps": 6000, "augment": "mix"},
                   "ada_gvae": {"lr": 5e-4},
