@@ -150,8 +150,8 @@ BUDGETS = {
     # (ada_gvae: 1,379 s with other jobs on the cores); 3D takes longer
     "quick": Budget(frames=10_000, vision_steps=1000, agent_steps=60_000, episodes=30, seeds=3, vision=SHORT_TRAINING, collect=ROOM_FRAMES,
                     inspect=QUICK_INSPECT),
-    # the quick budget's agents on three times its frames and vision trained longer: DARLA's claim tested within
-    # two hours on a 2-core CPU (SeekAvoid2D with beta_vae_dae, ada_gvae and pixels)
+    # the quick budget's agents on three times its frames and vision trained longer: DARLA's claim tested on a
+    # 2-core CPU (SeekAvoid2D, single protocol, beta_vae_dae and pixels: 45 min on an AMD EPYC beside another job)
     "claim": Budget(frames=CLAIM_FRAMES, vision_steps=10_000, agent_steps=60_000, episodes=30, seeds=3, vision=CLAIM_TRAINING,
                     collect=ROOM_FRAMES, inspect=QUICK_INSPECT),
     # closer to the paper's scale: a GPU is recommended; reports at darla inspect's defaults
