@@ -257,6 +257,8 @@ def tune(cfg: TuneConfig, out: str | Path) -> dict[str, Any]:
         studies = json.loads(path.read_text()) if path.is_file() else {}
     except json.JSONDecodeError:
         raise DarlaError(f"{path} is corrupted: delete it and rerun (the study in {storage} keeps every trial)") from None
+    if "study" in studies and "trials" in studies:  # written before one file held several studies: its one summary
+        studies = {studies["study"]: studies}
     write_json_atomic(path, {**studies, cfg.study_name: summary})
     return summary
 

@@ -32,10 +32,13 @@ def test_candidates_are_scored_in_the_source_and_kept(tmp_path: Path) -> None:
     assert [r["domain"] for r in evaluation["results"]] == ["source"] and evaluation["config"]["domains"] == []
     # the frames are shared by both trials; a rerun finds both finished and runs nothing
     assert len(list((tmp_path / "t" / "frames").iterdir())) == 1
+    # a tune.json from before one file held several studies is its study's summary alone
+    (tmp_path / "t" / "tune.json").write_text(json.dumps(summary))
     before = (tmp_path / "t" / "tune.json").stat().st_mtime_ns
     assert main(args) == 0
     study = optuna.load_study(study_name=summary["study"], storage=summary["storage"])
     assert len(study.trials) == 2 and (tmp_path / "t" / "tune.json").stat().st_mtime_ns > before
+    assert list(json.loads((tmp_path / "t" / "tune.json").read_text())) == [summary["study"]]
 
 
 def test_a_killed_search_resumes_with_the_trial_it_left(tmp_path: Path) -> None:
