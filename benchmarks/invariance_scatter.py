@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from darla.figures import save_figure
 
@@ -48,15 +49,15 @@ def main() -> None:
     for ax, key, label in zip(fig.subplots(1, 2), ("same_state_retrieval", "mig"), ("same-state retrieval (source~target)", "MIG")):
         for r in rows:
             low, high = r["ratio_ci"] if r["ratio_ci"] else (r["ratio"], r["ratio"])
-            ax.errorbar(r[key], r["ratio"], yerr=[[r["ratio"] - low], [high - r["ratio"]]], fmt="o", capsize=3, color=colours[r["run"]],
-                        label=r["run"] if key == "mig" and r is next(x for x in rows if x["run"] == r["run"]) else None)
+            ax.errorbar(r[key], r["ratio"], yerr=[[r["ratio"] - low], [high - r["ratio"]]], fmt="o", capsize=3, color=colours[r["run"]])
             ax.annotate(r["representation"], (r[key], r["ratio"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax.axhline(0.8, color="k", ls="--", lw=1)
         if key == "same_state_retrieval":
             ax.set_xlim(0, 1)  # the whole scale: 1 is a code that ignores the look
         ax.set_xlabel(label, fontsize=9)
         ax.set_ylabel(f"transfer ratio ({args.protocol}), 95% CI", fontsize=9)
-    fig.legend(loc="outside right center", fontsize=7, title="run", title_fontsize=8)
+    fig.legend(handles=[Line2D([], [], marker="o", ls="", color=colour, label=run) for run, colour in colours.items()],
+               loc="outside right center", fontsize=7, title="run", title_fontsize=8)
     fig.suptitle(f"{len(rows)} representation(s) from {len(args.results)} run(s); dashed: the 0.8 target", fontsize=10)
     save_figure(fig, args.out)
     print(f"wrote {args.out}")

@@ -250,12 +250,13 @@ def _pretrain(configs: tuple[VisionConfig, TrainConfig], args: dict[str, Any]) -
     pretrain(*configs, args["data"], args["out"], resume=True, teacher=teacher)
 
 
-def whole_code_without_general(config: Any, vision: str | Path) -> Any:
+def whole_code_without_general(config: Any, vision: str | Path | None) -> Any:
     """``config`` (an agent's or a report's, with a ``general`` field) as it can run on ``vision``.
 
     A weakly supervised model whose training pairs moved every latent found no domain-general
     part (a collapsed code does this); its cells then read the whole code, with a warning, rather
     than ending the experiment, and the agent's ``agent.json`` records the chain it really ran.
+    ``vision`` is read only when ``config`` asks for the general part (which needs a checkpoint).
     """
     if config.general and not read_config(vision)["model"].get("general_latents"):
         warnings.warn(f"{vision}: the model found no domain-general latents on its training pairs, so this cell reads "
@@ -270,7 +271,7 @@ STAGES: dict[str, Stage] = {
                      lambda config, a: collect(config, a["out"])),
     "vision": Stage(_vision_configs, _pretrain),
     "agent": Stage(lambda a: AgentConfig(**a["config"]),
-                   lambda config, a: train_agent(whole_code_without_general(config, config.vision) if config.vision else config, a["out"])),
+                   lambda config, a: train_agent(whole_code_without_general(config, config.vision), a["out"])),
     "inspect": Stage(lambda a: InspectConfig(**a["config"]),
                      lambda config, a: inspect_model(a["checkpoint"], a["out"], whole_code_without_general(config, a["checkpoint"]))),
     "evaluate": Stage(lambda a: EvaluateConfig(**a["config"]), lambda config, a: evaluate(config, a["out"])),
