@@ -71,6 +71,7 @@ class InspectConfig:
     :param discriminator_epochs: passes of the discriminator over its training pairs.
     :param invariance_states: task states drawn in both domains of each pair for the same-state
         invariance scores (at most ``pool``).
+    :param invariance_draws: independent draws of those states; retrieval is their mean, with its spread.
     :param general: score only the model's domain-general latents, the code an agent trained
         with ``general=True`` sees (latents are then numbered within that part).
     """
@@ -86,6 +87,7 @@ class InspectConfig:
     discriminator_samples: int = 2000
     discriminator_epochs: int = 30
     invariance_states: int = 500
+    invariance_draws: int = 5
     general: bool = False
 
     def __post_init__(self) -> None:
@@ -94,7 +96,8 @@ class InspectConfig:
             if unknown := sorted(set(self.metrics) - set(known)):
                 raise DarlaError(f"unknown metrics setting {', '.join(unknown)}: choose from {', '.join(known)}")
             self.metrics = dataclasses.replace(INSPECT_METRICS, **self.metrics)
-        require_positive(self, "pool", "frames_per_domain", "discriminator_samples", "discriminator_epochs", "invariance_states")
+        require_positive(self, "pool", "frames_per_domain", "discriminator_samples", "discriminator_epochs", "invariance_states",
+                        "invariance_draws")
         if self.invariance_states > self.pool:
             raise DarlaError(f"invariance_states ({self.invariance_states}) cannot exceed pool ({self.pool}): raise pool or lower it")
         self.domains = tuple(str(d) for d in self.domains)
@@ -194,7 +197,7 @@ def _scores(represent: Represent, ground_truth: EnvGroundTruth, config: InspectC
     scores.update(discriminator_score(frame_features(sample), sample_codes, rng, epochs=config.discriminator_epochs))
     bar.update()
     bar.set_postfix_str("invariance")
-    invariance = invariance_scores(represent, ground_truth, InvarianceConfig(config.invariance_states), rng)
+    invariance = invariance_scores(represent, ground_truth, InvarianceConfig(config.invariance_states, draws=config.invariance_draws), rng)
     scores.update(invariance["summary"])
     bar.update()
     entropies = np.array([mutual_info_score(f, f) for f in factor_codes.T])
@@ -223,12 +226,13 @@ def _index(checkpoint: str | Path, model: VisionModel, config: InspectConfig, gr
         "## Same-state invariance",
         "",
         f"The same {config.invariance_states} task states drawn in both domains of each pair, none drawing the frame another one draws (chance retrieval "
-        f"{1 / config.invariance_states:.3f}). Retrieval: share of b's frames whose nearest code in a is the same state. "
+        f"{1 / config.invariance_states:.3f}). Retrieval: share of b's frames whose nearest code in a is the same state, "
+        f"the mean of {config.invariance_draws} draws of states ± its standard deviation over them. "
         "Leak: median over active latents of the shift between the two renders over the spread across states. "
         "Probe: R² of a linear read-out of what the policy needs, fit on a's codes, on held-out states in a and in b.",
         "",
         *_markdown_table(["pair (a~b)", "role", "same-state retrieval", "domain leak", "probe R² in a", "probe R² in b"],
-                         [[name, p["role"], f"{p['same_state_retrieval']:.3f}", f"{p['domain_leak']:.2f}",
+                         [[name, p["role"], f"{p['same_state_retrieval']:.3f} ± {p['same_state_retrieval_sd']:.3f}", f"{p['domain_leak']:.2f}",
                            f"{p['probe_r2_same_domain']:.2f}", f"{p['probe_r2_other_domain']:.2f}"] for name, p in invariance["pairs"].items()]),
         "",
         "## Which latents carry which factors",

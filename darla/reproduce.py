@@ -131,7 +131,9 @@ class Budget:
 
 
 #: the disentanglement reports of the quick and claim budgets: fewer samples than darla inspect's defaults
-QUICK_INSPECT = {"metrics": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50}, "pool": 1000,
+#: (a pool of 2,000 as the vision search's: a pool of 1,000 holds barely 500 states that look different, so each
+#: draw of them would be nearly the same set, and at some seeds fewer than 500)
+QUICK_INSPECT = {"metrics": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 500, "n_estimators": 50}, "pool": 2000,
                  "frames_per_domain": 128, "discriminator_samples": 1000, "discriminator_epochs": 15}
 
 BUDGETS = {

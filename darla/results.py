@@ -23,7 +23,11 @@ def collect_results(out: Path, protocols: tuple[str, ...], methods: tuple[str, .
 
 
 def _score(values: dict[str, float] | None, key: str) -> str:
-    return f"{values[key]:.3f}" if values is not None and key in values else "-"
+    if values is None or key not in values:
+        return "-"
+    # a score drawn several times (retrieval) carries its spread over the draws
+    spread = values.get(f"{key}_sd")
+    return f"{values[key]:.3f}" + (f" ± {spread:.3f}" if spread else "")
 
 
 def results_table(results: dict[str, dict[str, list[DomainResult]]], scores: dict[str, dict[str, float]] | None = None) -> str:

@@ -111,6 +111,12 @@ def test_raw_pixels_see_an_object_change_but_not_a_room_change() -> None:
     assert scores["summary"]["same_state_retrieval"] == pairs["A_default~A_alternate"]["same_state_retrieval"]
     assert scores["summary"]["train_same_state_retrieval"] == pytest.approx(
         np.mean([p["same_state_retrieval"] for p in pairs.values() if p["role"] == "train"]))
+    # retrieval is the mean of five draws of states, which differ: its spread is their standard deviation
+    draws = pairs["A_default~B_default"]["same_state_retrieval_draws"]
+    assert len(draws) == 5 and len(set(draws)) > 1
+    assert pairs["A_default~B_default"]["same_state_retrieval"] == pytest.approx(np.mean(draws))
+    assert pairs["A_default~B_default"]["same_state_retrieval_sd"] == pytest.approx(np.std(draws, ddof=1))
+    assert 0 < scores["summary"]["same_state_retrieval_sd"] < 0.2
 
 
 def test_states_that_look_alike_are_not_scored() -> None:
@@ -133,5 +139,7 @@ def test_bad_invariance_settings() -> None:
         InvarianceConfig(states=5)
     with pytest.raises(DarlaError, match="probe_train"):
         InvarianceConfig(probe_train=1.0)
+    with pytest.raises(DarlaError, match="draws"):
+        InvarianceConfig(draws=0)
     with pytest.raises(DarlaError, match="one shape"):
         same_state_retrieval(np.zeros((3, 2)), np.zeros((4, 2)))

@@ -11,7 +11,11 @@ off the two sets of codes:
   1 while still saying which domain it sees. Only states that look different are drawn: many
   states draw the very same frame (a wall close-up hides where in the room the agent stands; of
   500 random-policy states, 199 in SeekAvoid2D and 58 in 3D look like another one), no code of a
-  frame can tell those apart, and counting them would cap the score near 0.6 in 2D.
+  frame can tell those apart, and counting them would cap the score near 0.6 in 2D. Retrieval is
+  averaged over several independent draws of states, its spread over them reported beside it: the
+  states that fail are those with a near twin among the drawn ones (the wrong pick is the true
+  state's nearest frame in pixels half the time), so one draw of 500 states moves the score by
+  0.02-0.03, as much as many settings differ by.
 - **per-latent domain leak**: how far each latent moves between the two renders of a state,
   relative to its spread over states (root-mean-square shift over the mean within-domain
   standard deviation). 0: the latent ignores the change; above 1: it moves more with the look
@@ -55,13 +59,16 @@ class InvarianceConfig:
 
     :param states: task states drawn in both domains of a pair; chance retrieval is ``1 / states``.
     :param probe_train: share of those states the probe is fit on (the rest score it).
+    :param draws: independent draws of ``states`` states; retrieval is their mean (the leak and the
+        probe are read on the first draw).
     """
 
     states: int = 500
     probe_train: float = 0.7
+    draws: int = 5
 
     def __post_init__(self) -> None:
-        require_positive(self, "states")
+        require_positive(self, "states", "draws")
         if self.states < 10:
             raise DarlaError(f"states must be at least 10 (the probe needs held-out states), got {self.states}")
         if not 0 < self.probe_train < 1:
@@ -191,7 +198,8 @@ def distinct_states(ground_truth: EnvGroundTruth, domain_indices: Sequence[int],
 
 def pair_scores(represent: Represent, ground_truth: EnvGroundTruth, pair: DomainPair, config: InvarianceConfig,
                 rng: np.random.Generator) -> dict[str, object]:
-    """The three scores of one domain pair on ``config.states`` states of the ground truth's pool.
+    """The three scores of one domain pair on ``config.states`` states of the ground truth's pool
+    (retrieval on ``config.draws`` draws of them: its mean, spread and each draw's).
 
     :param represent: the representation function on uint8 frames.
     :param ground_truth: an env ground truth that holds both domains.
@@ -203,22 +211,27 @@ def pair_scores(represent: Represent, ground_truth: EnvGroundTruth, pair: Domain
     missing = [d for d in (pair.a, pair.b) if d not in names]
     if missing:
         raise DarlaError(f"domain(s) {', '.join(missing)} are not among the ground truth's {', '.join(names)}")
-    task, frames, lookalike = distinct_states(ground_truth, [names.index(pair.a), names.index(pair.b)], config.states, rng)
+    draws = [distinct_states(ground_truth, [names.index(pair.a), names.index(pair.b)], config.states, rng) for _ in range(config.draws)]
+    task, frames, lookalike = draws[0]
     codes = [represent_all(represent, f) for f in frames]
+    retrieval = [same_state_retrieval(*codes)]
+    retrieval += [same_state_retrieval(*(represent_all(represent, f) for f in other)) for _, other, _ in draws[1:]]
     leak, active = domain_leak(*codes)
     train = np.zeros(len(task), bool)
     train[rng.permutation(len(task))[: int(round(config.probe_train * len(task)))]] = True
     probe_a, probe_b = probe_transfer(codes[0], codes[1], ground_truth.readout(task), train)
     return {
         "role": pair.role,
-        "same_state_retrieval": same_state_retrieval(*codes),
+        "same_state_retrieval": float(np.mean(retrieval)),
+        "same_state_retrieval_sd": float(np.std(retrieval, ddof=1)) if len(retrieval) > 1 else 0.0,
+        "same_state_retrieval_draws": [float(r) for r in retrieval],
         "domain_leak": float(np.median(leak[active])) if active.any() else 0.0,
         "domain_leak_per_latent": leak.round(4).tolist(),
         "active_latents": np.flatnonzero(active).tolist(),
         "probe_r2_same_domain": probe_a,
         "probe_r2_other_domain": probe_b,
         "states": config.states,
-        "lookalike_share": lookalike,
+        "lookalike_share": float(np.mean([d[2] for d in draws])),
     }
 
 
@@ -228,7 +241,8 @@ def invariance_scores(represent: Represent, ground_truth: EnvGroundTruth, config
 
     The summaries: ``same_state_retrieval`` and ``probe_transfer_r2`` of the first source-target
     pair (what transfer meets), and ``train_same_state_retrieval`` and ``train_probe_transfer_r2``,
-    the means over the train-group pairs (what a setting may be chosen by).
+    the means over the train-group pairs (what a setting may be chosen by); each retrieval summary
+    with its spread over the draws (``..._sd``).
 
     :param represent: the representation function on uint8 frames.
     :param ground_truth: an env ground truth over the domains to compare.
@@ -245,6 +259,9 @@ def invariance_scores(represent: Represent, ground_truth: EnvGroundTruth, config
         # the target summary is the first pair's; the train summary averages over the group's pairs
         rows = rows[:1] if role == "target" else rows
         summary[f"{prefix}same_state_retrieval"] = float(np.mean([r["same_state_retrieval"] for r in rows]))
+        # the spread over draws of the summary itself: draw k of every pair together
+        per_draw = np.mean([r["same_state_retrieval_draws"] for r in rows], axis=0)
+        summary[f"{prefix}same_state_retrieval_sd"] = float(np.std(per_draw, ddof=1)) if len(per_draw) > 1 else 0.0
         summary[f"{prefix}probe_transfer_r2"] = float(np.mean([r["probe_r2_other_domain"] for r in rows]))
         summary[f"{prefix}domain_leak"] = float(np.mean([r["domain_leak"] for r in rows]))
     return {"summary": summary, "pairs": per_pair, "chance_retrieval": 1.0 / config.states}
