@@ -1,0 +1,96 @@
+"""How much one draw of states moves same-state retrieval, and which states fail it.
+
+For one vision checkpoint on one pair of domains: retrieval on single draws of ``--states`` states,
+repeated within one pool and across pools of other seeds (the spread an estimate of one draw
+carries), and, for the states a draw gets wrong, where the wrongly retrieved state ranks among
+the true state's nearest frames in pixels (a near twin, or a state far away).
+
+Usage:
+    python benchmarks/retrieval_noise.py --vision runs/claim30k/vision/beta_vae_dae \\
+        --pair B_default B_alternate --out benchmarks/results/retrieval_noise.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench_vision import cpu_name
+from darla.checkpoint import load_vision
+from darla.files import write_json_atomic
+from darla.inspect import encoder
+from darla.metrics.ground_truth import EnvGroundTruth
+from darla.metrics.invariance import distinct_states, same_state_retrieval
+from darla.metrics.scores import represent_all
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Mean, standard deviation, least and greatest of ``values``."""
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)), "min": float(min(values)), "max": float(max(values))}
+
+
+def failures(codes_a: np.ndarray, codes_b: np.ndarray, frames_a: np.ndarray) -> dict[str, float]:
+    """For each state whose domain-b code retrieves another state: that state's rank among the
+    true state's nearest domain-a frames in pixels (1: its nearest)."""
+    distances = ((codes_b[:, None, :] - codes_a[None]) ** 2).sum(-1)
+    picked = distances.argmin(axis=1)
+    wrong = np.flatnonzero(picked != np.arange(len(picked)))
+    pixels = frames_a.reshape(len(frames_a), -1).astype(np.float32) / 255
+    ranks = []
+    for i in wrong:
+        to_i = ((pixels - pixels[i]) ** 2).mean(axis=1)
+        to_i[i] = np.inf
+        ranks.append(int((to_i < to_i[picked[i]]).sum()) + 1)
+    ranks_arr = np.array(ranks)
+    return {"wrong": len(wrong), **{f"share_rank_at_most_{k}": float((ranks_arr <= k).mean()) for k in (1, 3, 10)},
+            "median_rank": float(np.median(ranks_arr))}
+
+
+def main() -> None:
+    """Measure and write one JSON file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vision", required=True, help="a vision checkpoint folder")
+    parser.add_argument("--env", default="darla/SeekAvoid2D-v0")
+    parser.add_argument("--pair", nargs=2, default=["B_default", "B_alternate"], metavar=("A", "B"),
+                        help="the two domains (default: the room change inside the train group)")
+    parser.add_argument("--states", type=int, default=500)
+    parser.add_argument("--pool", type=int, default=2000)
+    parser.add_argument("--draws", type=int, default=20, help="draws within the pool of seed 0")
+    parser.add_argument("--pools", type=int, default=10, help="pools of seeds 0.. (one draw each)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "retrieval_noise.json")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    represent = encoder(load_vision(args.vision, device="cpu"))
+    within: list[float] = []
+    across: list[float] = []
+    fails: dict[str, float] = {}
+    for seed in range(args.pools):
+        truth = EnvGroundTruth(args.env, tuple(args.pair), pool=args.pool, seed=seed)
+        index = [[d.name for d in truth.domains].index(name) for name in args.pair]
+        for draw in range(args.draws if seed == 0 else 1):
+            _, frames, _ = distinct_states(truth, index, args.states, np.random.default_rng(1000 * seed + draw))
+            codes = [represent_all(represent, f) for f in frames]
+            score = same_state_retrieval(*codes)
+            (within if seed == 0 else across).append(score)
+            if seed == 0 and draw == 0:
+                across.append(score)
+                fails = failures(*codes, frames[0])
+        truth.close()
+    report = {
+        "vision": args.vision, "env": args.env, "pair": "~".join(args.pair), "states": args.states, "pool": args.pool,
+        "retrieval_one_pool": spread(within), "retrieval_across_pools": spread(across), "failures_first_draw": fails,
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__},
+        "seconds": time.perf_counter() - start,
+    }
+    write_json_atomic(args.out, report)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
