@@ -155,7 +155,7 @@ def main() -> None:
         for part in [k for k in done[name] if k == "code" or k.startswith("general")]:
             if isinstance(done[name][part], dict):
                 r = done[name][part]
-                print(f"{name} ({part}): train retrieval {r['train_same_state_retrieval']:.3f}, "
+                print(f"{name} ({part}): train retrieval {r['train_same_state_retrieval']:.3f} ± {r['train_same_state_retrieval_sd']:.3f}, "
                       f"train probe R2 {r['train_probe_transfer_r2']:.2f}, {done[name]['seconds_this_run']:.0f} s this run", flush=True)
 
 
