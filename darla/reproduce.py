@@ -146,7 +146,9 @@ BUDGETS = {
                             "stacked_ae": {"greedy_steps": 2}},
                     inspect={"metrics": {"num_train": 100, "num_eval": 50, "batch_size": 16, "num_variance_estimate": 100,
                                          "n_estimators": 5}, "pool": 400, "frames_per_domain": 16, "discriminator_samples": 200,
-                             "discriminator_epochs": 2, "invariance_states": 100}),
+                             "discriminator_epochs": 2, "invariance_states": 100,
+                             # two draws keep the spread's code path in the plumbing check at little cost
+                             "invariance_draws": 2}),
     # DARLA's architecture at a size this 2-core CPU finished within the hour on SeekAvoid2D for the five
     # unsupervised representations (41.5 min); the weakly supervised ones add 3,000 steps of vision each
     # (ada_gvae: 1,379 s with other jobs on the cores); 3D takes longer
