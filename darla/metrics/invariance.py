@@ -117,8 +117,8 @@ def invariance_pairs(groups: dict[str, Sequence[str]], domains: Sequence[str]) -
     return pairs
 
 
-def same_state_retrieval(codes_a: np.ndarray, codes_b: np.ndarray) -> float:
-    """Share of rows of ``codes_b`` whose nearest row of ``codes_a`` has the same index.
+def nearest_codes(codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
+    """For each row of ``codes_b``, the index of its nearest (Euclidean) row of ``codes_a``.
 
     :param codes_a: codes (N, D) of N states in one domain.
     :param codes_b: codes (N, D) of the same states, in the same order, in another domain.
@@ -128,7 +128,21 @@ def same_state_retrieval(codes_a: np.ndarray, codes_b: np.ndarray) -> float:
         raise DarlaError(f"retrieval needs two (N, D) code arrays of one shape, got {codes_a.shape} and {codes_b.shape}")
     # squared distances without the |b|^2 term, which is the same for every candidate of a row
     scores = (codes_a**2).sum(axis=1)[None, :] - 2 * codes_b @ codes_a.T
-    return float((scores.argmin(axis=1) == np.arange(len(codes_b))).mean())
+    return scores.argmin(axis=1)
+
+
+def same_state_retrieval(codes_a: np.ndarray, codes_b: np.ndarray) -> float:
+    """Share of rows of ``codes_b`` whose nearest row of ``codes_a`` has the same index.
+
+    :param codes_a: codes (N, D) of N states in one domain.
+    :param codes_b: codes (N, D) of the same states, in the same order, in another domain.
+    """
+    return float((nearest_codes(codes_a, codes_b) == np.arange(len(codes_b))).mean())
+
+
+def draw_spread(values: Sequence[float]) -> float:
+    """Standard deviation of a score over its draws (0 for a single draw)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def domain_leak(codes_a: np.ndarray, codes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +237,7 @@ def pair_scores(represent: Represent, ground_truth: EnvGroundTruth, pair: Domain
     return {
         "role": pair.role,
         "same_state_retrieval": float(np.mean(retrieval)),
-        "same_state_retrieval_sd": float(np.std(retrieval, ddof=1)) if len(retrieval) > 1 else 0.0,
+        "same_state_retrieval_sd": draw_spread(retrieval),
         "same_state_retrieval_draws": [float(r) for r in retrieval],
         "domain_leak": float(np.median(leak[active])) if active.any() else 0.0,
         "domain_leak_per_latent": leak.round(4).tolist(),
@@ -261,7 +275,7 @@ def invariance_scores(represent: Represent, ground_truth: EnvGroundTruth, config
         summary[f"{prefix}same_state_retrieval"] = float(np.mean([r["same_state_retrieval"] for r in rows]))
         # the spread over draws of the summary itself: draw k of every pair together
         per_draw = np.mean([r["same_state_retrieval_draws"] for r in rows], axis=0)
-        summary[f"{prefix}same_state_retrieval_sd"] = float(np.std(per_draw, ddof=1)) if len(per_draw) > 1 else 0.0
+        summary[f"{prefix}same_state_retrieval_sd"] = draw_spread(per_draw)
         summary[f"{prefix}probe_transfer_r2"] = float(np.mean([r["probe_r2_other_domain"] for r in rows]))
         summary[f"{prefix}domain_leak"] = float(np.mean([r["domain_leak"] for r in rows]))
     return {"summary": summary, "pairs": per_pair, "chance_retrieval": 1.0 / config.states}
