@@ -35,9 +35,9 @@ class FrameEncoder:
     :param device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; ignored for a loaded model.
     :param general: give only the model's domain-general latents (LUSR's policy input), for a
         variant trained on pairs.
-    :param precision: ``"auto"`` (bfloat16 autocast where the device computes it in hardware, about
-        2.3x the frames per second on an AVX512-BF16 CPU, codes within 1% of a latent's spread of
-        float32's), ``"bf16"`` or ``"fp32"``.
+    :param precision: ``"auto"`` (bfloat16 autocast where the device computes it in hardware; codes
+        within 1% of a latent's spread of float32's; with the env's own steps, 1.1x float32's steps/s on
+        an AVX512-BF16 CPU in ``benchmarks/results/agents.json``), ``"bf16"`` or ``"fp32"``.
     """
 
     def __init__(self, vision: str | Path | VisionModel, frame_space: gym.Space, resize: bool = False, device: str = "auto",

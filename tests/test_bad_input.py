@@ -271,7 +271,7 @@ ROWS: list[Row] = [
     ("inspect: checkpoint missing", lambda w, t: inspect(w, t, checkpoint=t / "nope"), "nope"),
     ("inspect: checkpoint config corrupted", lambda w, t: inspect(w, t, checkpoint=write(copy(w.vision, t) / CONFIG_FILE, "{").parent),
      "config.json is corrupted"),
-    ("inspect: out holds other files", lambda w, t: inspect(w, t, "--out", write(t / "o" / "notes.txt", "keep").parent), "o"),
+    ("inspect: out holds other files", lambda w, t: inspect(w, t, "--out", write(t / "o" / "notes.txt", "keep").parent), "already holds files"),
     ("inspect: unknown factor", lambda w, t: inspect(w, t, "--factor", "wingspan"), "wingspan"),
     ("inspect: one domain, nothing to compare",
      lambda w, t: inspect(w, t, "--domain", domain_file(t, {"name": "x/../../../other/traversals"})), "invariance needs two domains"),

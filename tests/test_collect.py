@@ -10,6 +10,7 @@ import pytest
 
 from darla.cli import main
 from darla.collect import CollectConfig, collect
+from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from conftest import SMALL_FLAGS, assert_one_line_error
 
@@ -95,7 +96,7 @@ def test_generic_pixel_env_collects(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", [{"frames": 0}, {"workers": 0}])
 def test_bad_collect_settings(bad: dict) -> None:
-    with pytest.raises(Exception, match="must be at least 1"):
+    with pytest.raises(DarlaError, match="must be at least 1"):
         CollectConfig(**bad)
 
 
@@ -134,18 +135,18 @@ def test_pairs_are_the_same_state_in_another_domain_of_the_set(tmp_path: Path) -
         np.testing.assert_array_equal(again, pairs[i, 1])
         np.testing.assert_array_equal(env.render_factors(factors[i]), frames[i])
     assert FrameDataset(tmp_path / "p", pairs=True).get_pairs(np.array([3, 1]), seed=0)[1].shape == (2, 64, 64, 3)
-    with pytest.raises(Exception, match="opened without pairs"):
+    with pytest.raises(DarlaError, match="opened without pairs"):
         FrameDataset(tmp_path / "p").get_pairs(np.array([0]), seed=0)
 
 
 def test_pairs_need_domains_to_pair_with(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="needs at least 3 domains"):
+    with pytest.raises(DarlaError, match="needs at least 3 domains"):
         collect(CollectConfig(domains=("A_default", "B_default"), frames=10, pairs=2), tmp_path / "few")
-    with pytest.raises(Exception, match="cannot draw a state in another domain"):
+    with pytest.raises(DarlaError, match="cannot draw a state in another domain"):
         collect(CollectConfig(env="CartPole-v1", frames=10, pairs=1), tmp_path / "cartpole")
     assert not (tmp_path / "few").exists() and not (tmp_path / "cartpole").exists()
-    with pytest.raises(Exception, match="unknown policy"):
+    with pytest.raises(DarlaError, match="unknown policy"):
         CollectConfig(policy="greedy")
     collect(CollectConfig(domains=("train",), frames=10), tmp_path / "unpaired")
-    with pytest.raises(Exception, match="holds no 'pair_frames' array"):
+    with pytest.raises(DarlaError, match="holds no 'pair_frames' array"):
         FrameDataset(tmp_path / "unpaired", pairs=True)

@@ -377,8 +377,8 @@ class MetricConfig:
             raise DarlaError(f"batch_size must be at least 2 (a variance needs two samples), got {self.batch_size}")
 
 
-#: metric name -> what it needs: True where it must hold factors fixed (a generative source)
-METRICS: dict[str, bool] = {"beta_vae": True, "factor_vae": True, "mig": False, "dci": False, "sap": False}
+#: the metrics by name (beta_vae and factor_vae hold factors fixed, so they need a ground truth that renders from factors)
+METRICS = ("beta_vae", "factor_vae", "mig", "dci", "sap")
 
 
 @dataclass(frozen=True)
