@@ -17,6 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from scipy.stats import spearmanr
 
 from darla.figures import save_figure
 
@@ -60,6 +61,10 @@ def main() -> None:
                loc="outside right center", fontsize=7, title="run", title_fontsize=8)
     fig.suptitle(f"{len(rows)} representation(s) from {len(args.results)} run(s); dashed: the 0.8 target", fontsize=10)
     save_figure(fig, args.out)
+    for key in ("same_state_retrieval", "mig"):
+        scored = [r for r in rows if r.get(key) is not None]
+        rho, p = spearmanr([r[key] for r in scored], [r["ratio"] for r in scored])
+        print(f"Spearman's rho of {key} with the transfer ratio over {len(scored)} representations: {rho:.2f} (p = {p:.2g})")
     print(f"wrote {args.out}")
 
 

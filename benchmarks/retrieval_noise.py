@@ -35,10 +35,24 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)), "min": float(min(values)), "max": float(max(values))}
 
 
+def twin_pixels(frames: np.ndarray) -> np.ndarray:
+    """Per frame, how many of its pixels differ from those of the frame most like it (the fewest)."""
+    flat = frames.reshape(len(frames), -1, frames.shape[-1])
+    fewest = np.empty(len(frames), np.int64)
+    for i, frame in enumerate(flat):
+        differ = (flat != frame).any(axis=2).sum(axis=1)
+        differ[i] = flat.shape[1] + 1
+        fewest[i] = differ.min()
+    return fewest
+
+
 def failures(picked: np.ndarray, frames_a: np.ndarray) -> dict[str, float]:
     """For each state whose domain-b code retrieves another state (``picked``, from
     :func:`nearest_codes`): that state's rank among the true state's nearest domain-a frames in
-    pixels (1: its nearest)."""
+    pixels (1: its nearest); and how far apart in pixels the near twins are: the pixels a state's
+    domain-a frame differs in from the most alike other one, for the states got right and wrong,
+    and the share of states with a twin that close (a code of these frames cannot do better than
+    tell apart what differs in a handful of pixels)."""
     wrong = np.flatnonzero(picked != np.arange(len(picked)))
     pixels = frames_a.reshape(len(frames_a), -1).astype(np.float32) / 255
     ranks = []
@@ -47,8 +61,15 @@ def failures(picked: np.ndarray, frames_a: np.ndarray) -> dict[str, float]:
         to_i[i] = np.inf
         ranks.append(int((to_i < to_i[picked[i]]).sum()) + 1)
     ranks_arr = np.array(ranks)
+    twins = twin_pixels(frames_a)
+    right = np.ones(len(picked), bool)
+    right[wrong] = False
     return {"wrong": len(wrong), **{f"share_rank_at_most_{k}": float((ranks_arr <= k).mean()) for k in (1, 3, 10)},
-            "median_rank": float(np.median(ranks_arr))}
+            "median_rank": float(np.median(ranks_arr)),
+            "twin_pixels_median_right": float(np.median(twins[right])), "twin_pixels_median_wrong": float(np.median(twins[wrong])),
+            "frame_pixels": int(pixels.shape[1] // frames_a.shape[-1]),
+            **{f"share_with_twin_within_{k}_pixels": float((twins <= k).mean()) for k in (5, 20, 50, 100, 200)},
+            **{f"retrieval_of_states_with_twin_within_{k}_pixels": float(right[twins <= k].mean()) for k in (50, 200)}}
 
 
 def main() -> None:
