@@ -270,3 +270,11 @@ def test_cells_of_a_paired_model_that_found_no_general_latents_read_the_whole_co
                 assert whole_code_without_general(config, tmp_path).general is False
     with pytest.raises(DarlaError, match="found no domain-general latents on its training pairs"):
         check_general(make_config("ada_gvae"))
+
+
+def test_every_variant_built_on_a_teacher_shares_the_teachers_cell(tmp_path: Path) -> None:
+    cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=("beta_vae_dae", "ada_gvae_dae")), tmp_path)}
+    assert [name for name in cells if name.startswith("vision/")] == ["vision/dae", "vision/beta_vae_dae", "vision/ada_gvae_dae"]
+    for rep in ("beta_vae_dae", "ada_gvae_dae"):
+        assert cells[f"vision/{rep}"].needs == ("frames", "vision/dae")
+        assert cells[f"vision/{rep}"].args["teacher"] == str(tmp_path / "vision" / "dae")
