@@ -26,13 +26,13 @@ from darla.checkpoint import load_vision
 from darla.files import write_json_atomic
 from darla.inspect import encoder
 from darla.metrics.ground_truth import EnvGroundTruth
-from darla.metrics.invariance import distinct_states, nearest_codes
+from darla.metrics.invariance import distinct_states, draw_spread, nearest_codes
 from darla.metrics.scores import represent_all
 
 
 def spread(values: list[float]) -> dict[str, float]:
     """Mean, standard deviation, least and greatest of ``values``."""
-    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)), "min": float(min(values)), "max": float(max(values))}
+    return {"mean": float(np.mean(values)), "sd": draw_spread(values), "min": float(min(values)), "max": float(max(values))}
 
 
 def twin_pixels(frames: np.ndarray) -> np.ndarray:
@@ -53,7 +53,8 @@ def failures(picked: np.ndarray, frames_a: np.ndarray) -> dict[str, float]:
     domain-a frame differs in from the most alike other one, for the states got right and wrong,
     and the share of states with a twin that close (a code of these frames cannot do better than
     tell apart what differs in a handful of pixels)."""
-    wrong = np.flatnonzero(picked != np.arange(len(picked)))
+    right = picked == np.arange(len(picked))
+    wrong = np.flatnonzero(~right)
     pixels = frames_a.reshape(len(frames_a), -1).astype(np.float32) / 255
     ranks = []
     for i in wrong:
@@ -62,12 +63,10 @@ def failures(picked: np.ndarray, frames_a: np.ndarray) -> dict[str, float]:
         ranks.append(int((to_i < to_i[picked[i]]).sum()) + 1)
     ranks_arr = np.array(ranks)
     twins = twin_pixels(frames_a)
-    right = np.ones(len(picked), bool)
-    right[wrong] = False
     return {"wrong": len(wrong), **{f"share_rank_at_most_{k}": float((ranks_arr <= k).mean()) for k in (1, 3, 10)},
             "median_rank": float(np.median(ranks_arr)),
             "twin_pixels_median_right": float(np.median(twins[right])), "twin_pixels_median_wrong": float(np.median(twins[wrong])),
-            "frame_pixels": int(pixels.shape[1] // frames_a.shape[-1]),
+            "frame_pixels": frames_a.shape[1] * frames_a.shape[2],
             **{f"share_with_twin_within_{k}_pixels": float((twins <= k).mean()) for k in (5, 20, 50, 100, 200)},
             **{f"retrieval_of_states_with_twin_within_{k}_pixels": float(right[twins <= k].mean()) for k in (50, 200)}}
 

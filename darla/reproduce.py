@@ -356,7 +356,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     needed = set(cfg.methods) | {t for t in teachers.values() if t is not None}
     for rep in (r for r in ALL_REPRESENTATIONS if r in needed):
         folder = out / "vision" / rep
-        teacher = str(out / "vision" / teachers[rep]) if teachers.get(rep) else None
+        teacher_name = teachers.get(rep)
+        teacher = str(out / "vision" / teacher_name) if teacher_name else None
         vision[rep] = str(folder)
         settings = dict(budget.vision.get(rep, {}))
         lr, steps, augment = settings.pop("lr", None), settings.pop("steps", budget.vision_steps), settings.pop("augment", "none")
@@ -367,7 +368,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                                                       # named only when used, so runs planned before it resume
                                                       **({"augment": augment} if augment != "none" else {}),
                                                       "data": frames, "teacher": teacher, "out": str(folder)}),
-                          str(folder / "model.safetensors"), ("frames",) + ((f"vision/{teachers[rep]}",) if teacher else ()),
+                          str(folder / "model.safetensors"), ("frames",) + ((f"vision/{teacher_name}",) if teacher_name else ()),
                           gpu=resolve_device(cfg.device).type == "cuda"))
         # inspect scores a code against the env's ground truth, which only an env that draws from factors has
         if rep in cfg.methods and envs.draws_from_factors(cfg.env):
