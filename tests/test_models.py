@@ -289,6 +289,38 @@ def test_shared_latents_are_those_below_the_midpoint_of_a_pairs_kl() -> None:
     assert shared_latents(mu1, logvar, mu2, logvar).tolist() == [[1, 1, 0, 1, 0], [0, 1, 1, 1, 1]]
 
 
+def test_pair_contrast_scores_each_frame_against_its_own_pair() -> None:
+    from darla.models.weak import pair_contrast
+
+    # eight states 3 apart on latent 0; latent 1 holds a look that shifts each pair by its own amount
+    mu1 = torch.stack([torch.arange(8.0) * 3, torch.zeros(8)], dim=1)
+    mu2 = mu1 + torch.stack([torch.zeros(8), torch.linspace(-20, 20, 8)], dim=1)
+    keep_state = torch.tensor([1.0, 0.0])
+    # the nearest wrong pair lies 9 squared units away: exp(-9) per neighbour, a loss near 2.5e-4
+    matched = pair_contrast(mu1, mu2, keep_state, temperature=1.0)
+    assert matched < 1e-3, matched
+    # paired with the next state, every frame ranks its own pair below a stranger: a loss near 9
+    assert pair_contrast(mu1, mu2.roll(1, dims=0), keep_state, temperature=1.0) > 5
+    # the look latent counts once it is weighted, and a higher temperature softens the ranking
+    assert pair_contrast(mu1, mu2, torch.ones(2), temperature=1.0) > 1
+    assert pair_contrast(mu1, mu2, keep_state, temperature=10.0) > 100 * matched
+    # its gradient pulls a pair together: one step on a displaced pair lowers the loss
+    far = mu2.clone().requires_grad_()
+    displaced = far + torch.tensor([[1.4, 0.0]] + [[0.0, 0.0]] * 7)
+    before = pair_contrast(mu1, displaced, keep_state, temperature=1.0)
+    before.backward()
+    assert far.grad[0, 0] > 0 and pair_contrast(mu1, displaced.detach() - 0.1 * far.grad, keep_state, 1.0) < before
+
+
+def test_ada_gvae_reports_its_contrast_and_refuses_a_bad_temperature() -> None:
+    model = build_model(make_config("ada_gvae", image_size=32, **SMALL, contrast=1.0, temperature=0.5))
+    x, pair = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)
+    terms = model.loss(x, pair=pair)
+    assert terms["contrast"] > 0 and torch.isfinite(terms["loss"])
+    with pytest.raises(DarlaError, match="temperature must be positive, got 0.0"):
+        make_config("ada_gvae", temperature=0.0)
+
+
 def test_cycle_vae_swaps_the_look_through_its_specific_code_alone(tmp_path: Path) -> None:
     from darla.synthetic import render_rooms
 

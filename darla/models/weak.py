@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from darla.errors import DarlaError
 from darla.frames import FrameDataset
@@ -109,8 +110,28 @@ class PairedMixin:
             # beyond Ada-GVAE: ask the shared latents' means of a pair to agree outright
             terms["consistency"] = (shared * (mu1 - mu2).pow(2)).sum(dim=1).mean()
             loss = loss + self.config.consistency * terms["consistency"]
+        if self.config.contrast:
+            terms["contrast"] = pair_contrast(mu1, mu2, shared.mean(dim=0), self.config.temperature)
+            loss = loss + self.config.contrast * terms["contrast"]
         terms["loss"] = loss
         return terms
+
+
+def pair_contrast(mu1: torch.Tensor, mu2: torch.Tensor, weight: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE over a batch of pairs: each frame's code must lie nearer its own pair's
+    code than any other state's in the batch, in the weighted squared Euclidean distance.
+
+    Beyond Ada-GVAE: same-state retrieval fails on states with a near twin, whose codes lie closer
+    together than one state's two renders; this asks for exactly the ranking retrieval scores.
+
+    :param mu1: posterior means (N, D) of the frames.
+    :param mu2: posterior means (N, D) of their pairs, row for row.
+    :param weight: per-latent weight (D,) of the distance (the share of pairs marking it shared).
+    :param temperature: distances are divided by it before the softmax; lower is sharper.
+    """
+    logits = -(weight * (mu1[:, None] - mu2[None]).pow(2)).sum(dim=-1) / temperature
+    target = torch.arange(len(mu1), device=mu1.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
 @dataclass
@@ -119,17 +140,25 @@ class PairedFields:
 
     :param consistency: weight of the squared distance between a pair's posterior means on the
         latents Ada-GVAE marks as shared; 0 is Ada-GVAE as published.
+    :param contrast: weight of :func:`pair_contrast` on the posterior means, latents weighted by
+        the share of the batch's pairs that mark them shared; 0 turns it off.
+    :param temperature: the contrast's temperature, in squared latent units.
     :param general_leak: after training, the active latents whose shift between the two renders
         of a training pair is below this share of their spread over states are domain-general.
     """
 
     consistency: float = 0.0
+    contrast: float = 0.0
+    temperature: float = 1.0
     general_leak: float = 1.0
 
     def check_paired(self) -> None:
         """Refuse a negative weight or a threshold that keeps nothing."""
-        if self.consistency < 0:
-            raise DarlaError(f"consistency must be non-negative, got {self.consistency}")
+        for name in ("consistency", "contrast"):
+            if getattr(self, name) < 0:
+                raise DarlaError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if not self.temperature > 0:
+            raise DarlaError(f"temperature must be positive, got {self.temperature}")
         if not self.general_leak > 0:
             raise DarlaError(f"general_leak must be positive, got {self.general_leak}")
 
