@@ -229,6 +229,32 @@ class FrameDataset:
         columns = np.random.default_rng(seed).integers(0, self.pair_shards[0].shape[1], size=len(indices))
         return self.get(indices), self._gather(self.pair_shards, indices, columns)
 
+    def pixel_twins(self, side: int = 32, chunk: int = 2048) -> np.ndarray:
+        """For each frame, the index of its nearest other frame in pixels, frames that are exactly
+        alike left out (they show states no code can tell apart): the hard negatives of a contrast.
+
+        :param side: frames are compared in grey, block-averaged down to about this side.
+        :param chunk: rows of the distance matrix computed at once (memory: chunk x frames floats).
+        :return: int64 indices (N,); a frame with no other unlike frame is its own twin.
+        """
+        factor = max(1, self.image_size // side)
+        keep = self.image_size // factor * factor
+        grey = np.concatenate([
+            self.get(np.arange(start, min(start + chunk, len(self))))[:, :keep, :keep].astype(np.float32).mean(axis=-1)
+            .reshape(-1, keep // factor, factor, keep // factor, factor).mean(axis=(2, 4)).reshape(-1, (keep // factor) ** 2)
+            for start in range(0, len(self), chunk)])
+        norms = (grey**2).sum(axis=1)
+        twins = np.arange(len(grey))
+        for start in range(0, len(grey), chunk):
+            rows = slice(start, min(start + chunk, len(grey)))
+            distance = norms[rows, None] + norms[None] - 2 * grey[rows] @ grey.T
+            # float32 cancellation leaves alike frames a little above 0: a root-mean-square gap under half a grey level is alike
+            distance[distance < 0.25 * grey.shape[1]] = np.inf
+            found = distance.argmin(axis=1)
+            has_twin = np.isfinite(distance[np.arange(len(found)), found])
+            twins[rows] = np.where(has_twin, found, twins[rows])
+        return twins
+
     def manifest_hash(self) -> str:
         """SHA-256 over the shard names, shapes and sizes, and ``manifest.json`` if present.
 

@@ -29,6 +29,7 @@ from darla.figures import write_figures
 from darla.frames import FrameDataset
 from darla.models import VisionConfig, VisionModel, build_model, frames_to_tensor, get_variant, make_config
 from darla.models.registry import check_size
+from darla.models.weak import PairedFields
 
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "pretrain.json"
@@ -114,9 +115,17 @@ def _seed_for(*keys: int) -> int:
     return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
-def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
-    """The frames of ``step``: a pure function of (seed, step), so a resumed run sees the same batches."""
-    return np.sort(np.random.default_rng([seed, step]).integers(0, n, size=batch_size))
+def batch_indices(seed: int, step: int, n: int, batch_size: int, twins: np.ndarray | None = None, share: float = 0.0) -> np.ndarray:
+    """The frames of ``step``: a pure function of (seed, step), so a resumed run sees the same batches.
+
+    :param twins: each frame's nearest other frame (``FrameDataset.pixel_twins``); with ``share``, the
+        batch's last ``share`` of frames are replaced by the twins of its first ones.
+    """
+    idx = np.random.default_rng([seed, step]).integers(0, n, size=batch_size)
+    k = int(round(share * batch_size)) if twins is not None else 0
+    if k:
+        idx[-k:] = twins[idx[:k]]
+    return np.sort(idx)
 
 
 def _checkpoint_dirs(out: Path) -> list[Path]:
@@ -254,9 +263,11 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
     compiled = optimizer is not None and cfg.compile == "on"
     train_step = _Step(runner, compiled, lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
     augment = AUGMENTATIONS[cfg.augment]
+    share = model.config.twins if isinstance(model.config, PairedFields) else 0.0
+    twins = frames.pixel_twins() if share else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
     for step in bar:
-        idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size)[rank::world]
+        idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size, twins, share)[rank::world]
         # what a variant learns from besides the frames: their pairs, their domain ids
         labels = {}
         if model.takes_pairs:

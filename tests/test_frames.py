@@ -34,6 +34,28 @@ def test_manifest_hash_tracks_the_data(tmp_path: Path) -> None:
     assert FrameDataset(tmp_path).manifest_hash() != first
 
 
+def test_pixel_twins_are_the_nearest_unlike_frames_and_fill_a_share_of_the_batch(tmp_path: Path) -> None:
+    from darla.train import batch_indices
+
+    # a white 8-pixel square at 40 places along a row, shuffled into two shards; one place drawn twice
+    place = np.random.default_rng(0).permutation(np.r_[np.arange(40), 7])
+    frames = np.zeros((len(place), 64, 64, 3), np.uint8)
+    for i, x in enumerate(place):
+        frames[i, 20:28, x : x + 8] = 255
+    np.save(tmp_path / "a.npy", frames[:25])
+    np.save(tmp_path / "b.npy", frames[25:])
+    twins = FrameDataset(tmp_path).pixel_twins()
+    # the twin is the square one place over (the same place drawn twice is alike, never a twin)
+    gap = np.abs(place[twins] - place)
+    assert gap.min() == 1 and gap.max() == 1, gap
+    # a quarter of each batch: the twins of its first frames, the rest drawn as before
+    plain = batch_indices(3, 5, len(place), 16)
+    mixed = batch_indices(3, 5, len(place), 16, twins, 0.25)
+    drawn = np.random.default_rng([3, 5]).integers(0, len(place), size=16)
+    assert np.array_equal(plain, np.sort(drawn))
+    assert np.array_equal(mixed, np.sort(np.r_[drawn[:12], twins[drawn[:4]]]))
+
+
 def test_rooms_render_their_factors() -> None:
     frames, factors = make_rooms(64, image_size=32, seed=1)
     assert frames.shape == (64, 32, 32, 3) and factors.shape == (64, len(FACTOR_NAMES))

@@ -143,6 +143,9 @@ class PairedFields:
     :param contrast: weight of :func:`pair_contrast` on the posterior means, latents weighted by
         the share of the batch's pairs that mark them shared; 0 turns it off.
     :param temperature: the contrast's temperature, in squared latent units.
+    :param twins: share of each training batch replaced by the nearest frames in pixels
+        (:meth:`darla.frames.FrameDataset.pixel_twins`) of the batch's first frames: the near twins
+        retrieval confuses, brought into the contrast as its negatives.
     :param general_leak: after training, the active latents whose shift between the two renders
         of a training pair is below this share of their spread over states are domain-general.
     """
@@ -150,6 +153,7 @@ class PairedFields:
     consistency: float = 0.0
     contrast: float = 0.0
     temperature: float = 1.0
+    twins: float = 0.0
     general_leak: float = 1.0
 
     def check_paired(self) -> None:
@@ -157,6 +161,8 @@ class PairedFields:
         for name in ("consistency", "contrast"):
             if getattr(self, name) < 0:
                 raise DarlaError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if not 0 <= self.twins <= 0.5:
+            raise DarlaError(f"twins must lie in [0, 0.5] (each twin needs a frame of its own in the batch), got {self.twins}")
         if not self.temperature > 0:
             raise DarlaError(f"temperature must be positive, got {self.temperature}")
         if not self.general_leak > 0:
