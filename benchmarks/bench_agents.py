@@ -1,6 +1,8 @@
 """Agent throughput in one run, on darla/SeekAvoid2D-v0 with 8 envs:
 - env steps/s of PPO training on latent codes vs PPO CnnPolicy on pixels, as a ratio, with the
-  encoder in float32 and at ``--precision auto`` (bfloat16 where the CPU computes it natively);
+  encoder in float32 and at ``--precision auto`` (bfloat16 where the CPU computes it natively),
+  with the share of each run's time spent in the envs, in encoding, in PPO's updates and in the
+  rest of the rollouts;
 - steps/s of batched encoding (VecLatentObservation) vs per-env encoding (a DummyVecEnv of
   LatentObservation wrappers), as a ratio (target: at least 2x).
 
@@ -15,11 +17,14 @@ import json
 import os
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
 import envs
 from agents import hyperparams, make_agent
@@ -46,15 +51,46 @@ def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
     return len(actions) * venv.num_envs / (time.perf_counter() - start)
 
 
-def ppo_steps_per_second(mode: str, vision: str | None, steps: int, precision: str = "auto") -> float:
-    """Env steps/s of PPO training (rollouts and updates) in ``mode``."""
+class Stopwatch:
+    """Seconds spent inside wrapped callables, summed by name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn``, timed under ``name``."""
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+        return timed
+
+
+def ppo_steps_per_second(mode: str, vision: str | None, steps: int, precision: str = "auto") -> tuple[float, dict[str, float]]:
+    """Env steps/s of PPO training (rollouts and updates) in ``mode``, and the shares of that time
+    spent in the envs, in the VecEnv wrappers above them (for latents: encoding), in PPO's updates,
+    and in the rest of the rollouts (the policy's forward pass, the buffer, SB3's bookkeeping)."""
     cfg = AgentConfig(mode=mode, vision=vision, device="auto", precision=precision)
     params = hyperparams("ppo", ENV, mode)
     agent = make_agent("ppo", mode, build_env(cfg, ["train"], N_ENVS, 0), params, seed=0, device="auto")
     agent.learn(params["n_steps"] * N_ENVS)  # warm-up: first rollout and update
+    watch, top = Stopwatch(), agent.get_env()
+    bottom = top
+    while isinstance(bottom, VecEnvWrapper):
+        bottom = bottom.venv
+    # instance attributes: SB3 calls env.step_wait, the wrappers venv.step_wait and learn self.train
+    top.step_wait = watch.wrap("stepping", top.step_wait)
+    bottom.step_wait = watch.wrap("envs", bottom.step_wait)
+    agent.train = watch.wrap("updates", agent.train)
     start = time.perf_counter()
     agent.learn(steps, reset_num_timesteps=False)
-    return steps / (time.perf_counter() - start)
+    total = time.perf_counter() - start
+    t = watch.seconds
+    shares = {"envs (DummyVecEnv)": t["envs"], "wrappers above the envs (latents: encoding)": t["stepping"] - t["envs"],
+              "PPO updates": t["updates"], "rest of the rollouts (policy forward, buffer)": total - t["stepping"] - t["updates"]}
+    return steps / total, {k: v / total for k, v in shares.items()}
 
 
 def main() -> None:
@@ -78,8 +114,10 @@ def main() -> None:
             args.steps,
         )
         raw = vec_steps_per_second(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), args.steps)
-        latent_ppo = {precision: ppo_steps_per_second("latent", vision, args.steps, precision) for precision in ("fp32", "auto")}
-        pixel_ppo = ppo_steps_per_second("pixels", None, args.steps)
+        latent_ppo, shares = {}, {}
+        for precision in ("fp32", "auto"):
+            latent_ppo[precision], shares[f"PPO training on latents, encoder {precision}"] = ppo_steps_per_second("latent", vision, args.steps, precision)
+        pixel_ppo, shares["PPO training on pixels"] = ppo_steps_per_second("pixels", None, args.steps)
     report = {
         "env": ENV,
         "n_envs": N_ENVS,
@@ -97,6 +135,7 @@ def main() -> None:
             "PPO training on latents (MlpPolicy), encoder auto": latent_ppo["auto"],
             "PPO training on pixels (CnnPolicy)": pixel_ppo,
         },
+        "time_shares": shares,
         "batched_over_per_env": batched["fp32"] / per_env,
         "ppo_latent_over_pixels": latent_ppo["auto"] / pixel_ppo,
         "ppo_latent_fp32_over_pixels": latent_ppo["fp32"] / pixel_ppo,
