@@ -86,7 +86,7 @@ SHORT_TRAINING = {"dae": {"steps": 3000, "augment": "mix"},
 CLAIM_TRAINING = {"dae": {"steps": 3000, "augment": "mix"},
                   "beta_vae_dae": {"lr": 5e-4, "dae_layer": "output", "beta": 4.0, "steps": 6000, "augment": "mix"},
                   # ada_gvae_dae's recipe below, reconstructing in pixels: its general part retrieved 0.865 on the train
-                  # pairs against 0.853 through the DAE, in 724 s against 1,182 (consistency 100: 0.863; twelfth session)
+                  # pairs against 0.853 through the DAE, in 724 s against 1,160-1,182 (consistency 100: 0.863; twelfth session)
                   "ada_gvae": {"lr": 5e-4, "beta": 4.0, "augment": "mix", "consistency": 10.0, "contrast": 30.0, "temperature": 0.2},
                   # beta_vae_dae's recipe with pairs, a consistency term on the shared latents and a contrast of each
                   # frame against its pair: the general part retrieved 0.853 on the train pairs, against 0.835 with the
