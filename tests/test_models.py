@@ -323,6 +323,24 @@ def test_ada_gvae_reports_its_contrast_and_refuses_a_bad_temperature() -> None:
         make_config("ada_gvae", twins=0.75)
 
 
+def test_the_contrast_memory_keeps_past_codes_as_negatives() -> None:
+    torch.manual_seed(0)
+    model = build_model(make_config("ada_gvae", image_size=32, **SMALL, contrast=1.0, memory=6)).train()
+    x, pair, other = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)
+    alone = model.loss(x, pair=pair)["contrast"]
+    # the batch's 8 codes went in, the memory kept the newest 6: the frames' 4 and 2 of the pairs'
+    assert int(model.memory_filled) == 6
+    torch.testing.assert_close(model.memory[:4], model.posterior(x)[0].detach())
+    # the same batch again now ranks each frame against 6 more codes, 4 of them its own and its pair's earlier
+    with torch.no_grad():
+        model.eval()
+        assert model.loss(x, pair=pair)["contrast"] > alone + 0.3
+        model.loss(other, pair=other)
+    assert int(model.memory_filled) == 6, "an eval-mode loss must leave the memory alone"
+    with pytest.raises(DarlaError, match="memory 8 keeps negatives for the contrast, which is off"):
+        make_config("ada_gvae", memory=8)
+
+
 def test_a_contrast_with_twins_trains_and_separates_the_pairs(tmp_path: Path) -> None:
     from darla.synthetic import render_rooms
 

@@ -56,6 +56,13 @@ class PairedMixin:
     config: "AdaGVAEConfig | AdaGVAEDAEConfig"
     takes_pairs = True
 
+    def __init__(self, config: "AdaGVAEConfig | AdaGVAEDAEConfig") -> None:
+        super().__init__(config)  # type: ignore[call-arg]
+        if config.memory:
+            # buffers, so that a resumed run meets the negatives the interrupted one had
+            self.register_buffer("memory", torch.zeros(config.memory, config.latent_dim))  # type: ignore[attr-defined]
+            self.register_buffer("memory_filled", torch.zeros((), dtype=torch.long))  # type: ignore[attr-defined]
+
     @torch.no_grad()
     def find_general_latents(self, frames: FrameDataset, seed: int = 0, leak: float | None = None) -> tuple[int, ...]:
         """The active latents that move less than ``general_leak`` of their spread over states
@@ -111,15 +118,27 @@ class PairedMixin:
             terms["consistency"] = (shared * (mu1 - mu2).pow(2)).sum(dim=1).mean()
             loss = loss + self.config.consistency * terms["consistency"]
         if self.config.contrast:
-            terms["contrast"] = pair_contrast(mu1, mu2, shared.mean(dim=0), self.config.temperature)
+            negatives = self.memory[: int(self.memory_filled)] if self.config.memory else None
+            terms["contrast"] = pair_contrast(mu1, mu2, shared.mean(dim=0), self.config.temperature, negatives)
             loss = loss + self.config.contrast * terms["contrast"]
+            if self.config.memory and self.training:  # type: ignore[attr-defined]
+                self._remember(torch.cat([mu1, mu2]))
         terms["loss"] = loss
         return terms
 
+    @torch.no_grad()
+    def _remember(self, codes: torch.Tensor) -> None:
+        """Push a batch's posterior means into the front of the memory, the oldest falling out."""
+        size = len(self.memory)
+        self.memory.copy_(torch.cat([codes.detach().to(self.memory.dtype), self.memory])[:size])
+        self.memory_filled.fill_(min(int(self.memory_filled) + len(codes), size))
 
-def pair_contrast(mu1: torch.Tensor, mu2: torch.Tensor, weight: torch.Tensor, temperature: float) -> torch.Tensor:
+
+def pair_contrast(mu1: torch.Tensor, mu2: torch.Tensor, weight: torch.Tensor, temperature: float,
+                  negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE over a batch of pairs: each frame's code must lie nearer its own pair's
-    code than any other state's in the batch, in the weighted squared Euclidean distance.
+    code than any other state's in the batch (and any of ``negatives``), in the weighted squared
+    Euclidean distance.
 
     Beyond Ada-GVAE: same-state retrieval fails on states with a near twin, whose codes lie closer
     together than one state's two renders; this asks for exactly the ranking retrieval scores.
@@ -128,10 +147,20 @@ def pair_contrast(mu1: torch.Tensor, mu2: torch.Tensor, weight: torch.Tensor, te
     :param mu2: posterior means (N, D) of their pairs, row for row.
     :param weight: per-latent weight (D,) of the distance (the share of pairs marking it shared).
     :param temperature: distances are divided by it before the softmax; lower is sharper.
+    :param negatives: codes (M, D) of other states, no gradient (past batches'), ranked against
+        every frame of both sides; None or empty: the batch alone.
     """
     logits = -(weight * (mu1[:, None] - mu2[None]).pow(2)).sum(dim=-1) / temperature
+    forward, backward = logits, logits.T
+    if negatives is not None and len(negatives):
+        # expanded as |a|^2 + |b|^2 - 2ab: the broadcast above would hold N x M x D floats
+        def far(a: torch.Tensor) -> torch.Tensor:
+            gap = (weight * a * a).sum(1, keepdim=True) + (weight * negatives * negatives).sum(1) - 2 * (weight * a) @ negatives.T
+            return -gap / temperature
+
+        forward, backward = torch.cat([forward, far(mu1)], 1), torch.cat([backward, far(mu2)], 1)
     target = torch.arange(len(mu1), device=mu1.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    return 0.5 * (F.cross_entropy(forward, target) + F.cross_entropy(backward, target))
 
 
 @dataclass
@@ -146,6 +175,9 @@ class PairedFields:
     :param twins: share of each training batch replaced by the nearest frames in pixels
         (:meth:`darla.frames.FrameDataset.pixel_twins`) of the batch's first frames: the near twins
         retrieval confuses, brought into the contrast as its negatives.
+    :param memory: how many past posterior means (both frames of the last batches' pairs) the
+        contrast keeps as further negatives; 0: the batch's own. The batch's 63 other states are
+        mostly easy to tell apart, while retrieval ranks each state against hundreds.
     :param general_leak: after training, the active latents whose shift between the two renders
         of a training pair is below this share of their spread over states are domain-general.
     """
@@ -154,13 +186,16 @@ class PairedFields:
     contrast: float = 0.0
     temperature: float = 1.0
     twins: float = 0.0
+    memory: int = 0
     general_leak: float = 1.0
 
     def check_paired(self) -> None:
         """Refuse a negative weight or a threshold that keeps nothing."""
-        for name in ("consistency", "contrast"):
+        for name in ("consistency", "contrast", "memory"):
             if getattr(self, name) < 0:
                 raise DarlaError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.memory and not self.contrast:
+            raise DarlaError(f"memory {self.memory} keeps negatives for the contrast, which is off: set contrast > 0 or memory 0")
         if not 0 <= self.twins <= 0.5:
             raise DarlaError(f"twins must lie in [0, 0.5] (each twin needs a frame of its own in the batch), got {self.twins}")
         if not self.temperature > 0:
