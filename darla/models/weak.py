@@ -153,9 +153,12 @@ def pair_contrast(mu1: torch.Tensor, mu2: torch.Tensor, weight: torch.Tensor, te
     logits = -(weight * (mu1[:, None] - mu2[None]).pow(2)).sum(dim=-1) / temperature
     forward, backward = logits, logits.T
     if negatives is not None and len(negatives):
-        # expanded as |a|^2 + |b|^2 - 2ab: the broadcast above would hold N x M x D floats
+        # expanded as |a|^2 + |b|^2 - 2ab, since the broadcast above would hold N x M x D floats; in float32
+        # even under autocast, where a bfloat16 product would cancel to noise larger than the gaps
         def far(a: torch.Tensor) -> torch.Tensor:
-            gap = (weight * a * a).sum(1, keepdim=True) + (weight * negatives * negatives).sum(1) - 2 * (weight * a) @ negatives.T
+            with torch.autocast(a.device.type, enabled=False):
+                a, b = a.float(), negatives.float()
+                gap = (weight * a * a).sum(1, keepdim=True) + (weight * b * b).sum(1) - 2 * (weight * a) @ b.T
             return -gap / temperature
 
         forward, backward = torch.cat([forward, far(mu1)], 1), torch.cat([backward, far(mu2)], 1)
