@@ -337,6 +337,9 @@ def test_the_contrast_memory_keeps_past_codes_as_negatives() -> None:
         assert model.loss(x, pair=pair)["contrast"] > alone + 0.3
         model.loss(other, pair=other)
     assert int(model.memory_filled) == 6, "an eval-mode loss must leave the memory alone"
+    # a training step reads the memory it then refills, and its gradient still flows
+    model.train().loss(other, pair=pair)["loss"].backward()
+    assert all(p.grad is not None for p in model.encoder.parameters() if p.requires_grad)
     with pytest.raises(DarlaError, match="memory 8 keeps negatives for the contrast, which is off"):
         make_config("ada_gvae", memory=8)
 

@@ -118,7 +118,8 @@ class PairedMixin:
             terms["consistency"] = (shared * (mu1 - mu2).pow(2)).sum(dim=1).mean()
             loss = loss + self.config.consistency * terms["consistency"]
         if self.config.contrast:
-            negatives = self.memory[: int(self.memory_filled)] if self.config.memory else None
+            # a copy: the memory changes below, before the backward pass reads the negatives
+            negatives = self.memory[: int(self.memory_filled)].clone() if self.config.memory else None
             terms["contrast"] = pair_contrast(mu1, mu2, shared.mean(dim=0), self.config.temperature, negatives)
             loss = loss + self.config.contrast * terms["contrast"]
             if self.config.memory and self.training:  # type: ignore[attr-defined]
