@@ -152,8 +152,8 @@ def pair_contrast(mu1: torch.Tensor, mu2: torch.Tensor, weight: torch.Tensor, te
     :param mu2: posterior means (N, D) of their pairs, row for row.
     :param weight: per-latent weight (D,) of the distance (the share of pairs marking it shared).
     :param temperature: distances are divided by it before the softmax; lower is sharper.
-    :param negatives: codes (M, D) of other states, no gradient (past batches'), ranked against
-        every frame of both sides; None or empty: the batch alone.
+    :param negatives: codes (M, D) of other states (past batches'), ranked against every frame of
+        both sides; None or empty: the batch alone.
     """
     logits = -(weight * (mu1[:, None] - mu2[None]).pow(2)).sum(dim=-1) / temperature
     forward, backward = logits, logits.T
