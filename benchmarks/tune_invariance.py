@@ -4,7 +4,8 @@ A source-return search rewards a code that keeps everything, the room's colour i
 one scores what transfer rests on. Each candidate names how its frames are collected
 (``collect``: :class:`darla.collect.CollectConfig` fields; the budget's frame count in the
 ``train`` group unless it says otherwise), the variant, its config overrides (``model``), ``lr``,
-``steps``, the teacher's ``teacher_steps`` and ``augment`` (:class:`darla.train.TrainConfig`'s, for both); a paired variant's ``general_leaks`` (a list) also
+``steps``, the teacher's ``teacher_steps`` and ``augment`` (:class:`darla.train.TrainConfig`'s, for both), and the
+representation's training ``seed`` (0 unless given; the teacher keeps seed 0); a paired variant's ``general_leaks`` (a list) also
 scores its general part at each of those leak thresholds, found again on its training pairs without
 retraining. A spec with ``vision`` scores that checkpoint instead of training one. The representation is pretrained on those frames
 and scored by :func:`darla.metrics.invariance.invariance_scores` on a ground truth built from
@@ -62,13 +63,14 @@ def vision_for(variant: str, spec: dict[str, Any], budget: str, data: Path, out:
     """The candidate's representation, trained once per distinct set of vision settings and frames
     (``steps`` overrides the budget's vision steps)."""
     plan = BUDGETS[budget]
-    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps", "steps", "augment") if k in spec}
+    settings = {k: spec[k] for k in ("model", "lr", "teacher_steps", "steps", "augment", "seed") if k in spec}
     folder = out / "vision" / hashlib.sha256(json.dumps([variant, settings, data.name], sort_keys=True).encode()).hexdigest()[:12]
     if not (folder / "model.safetensors").is_file():
         steps = spec.get("steps", plan.vision_steps)
         augment = spec.get("augment", "none")
         teacher = teacher_for(variant, spec.get("teacher_steps", plan.vision_steps), data, out / "teachers" / data.name, augment)
-        train = TrainConfig(steps=steps, lr=spec.get("lr"), checkpoint_every=min(steps, 1000), augment=augment)
+        train = TrainConfig(steps=steps, lr=spec.get("lr"), checkpoint_every=min(steps, 1000), augment=augment,
+                            seed=spec.get("seed", 0))
         pretrain(make_config(variant, **{**plan.model, **spec.get("model", {})}), train, data, folder, resume=True,
                  teacher=teacher, figures=False)
     return folder
