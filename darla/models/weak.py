@@ -119,15 +119,16 @@ class PairedMixin:
             loss = loss + self.config.consistency * terms["consistency"]
         if self.config.contrast:
             negatives = None
+            codes = torch.cat([mu1, mu2])
             if self.config.memory and int(self.memory_filled):
                 past = self.memory[: int(self.memory_filled)]
                 # the past codes centred on this batch's: else the encoder gains by moving every code away from
                 # where its last batches lay, and it drifted and collapsed (KL between 0.02 and 100) without this
-                negatives = past - past.mean(dim=0) + torch.cat([mu1, mu2]).mean(dim=0)
+                negatives = past - past.mean(dim=0) + codes.mean(dim=0)
             terms["contrast"] = pair_contrast(mu1, mu2, shared.mean(dim=0), self.config.temperature, negatives)
             loss = loss + self.config.contrast * terms["contrast"]
             if self.config.memory and self.training:  # type: ignore[attr-defined]
-                self._remember(torch.cat([mu1, mu2]))
+                self._remember(codes)
         terms["loss"] = loss
         return terms
 
