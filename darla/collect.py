@@ -1,10 +1,12 @@
 """Frame collection in the given domains, written as shards `darla pretrain` reads.
 
-Two ways to choose the states: DARLA's random policy (uniform actions), or ``resets``, where
+Three ways to choose the states: DARLA's random policy (uniform actions), ``resets``, where
 every frame is the first of a fresh episode, so the states are the env's own start distribution
 (for SeekAvoid: anywhere in the room, facing anywhere, every object in place), not the wall
-close-ups a random walk ends in. Either can also record *pairs*: the same state drawn again in
-other domains of the same ``--domain`` set, which weakly supervised variants learn from.
+close-ups a random walk ends in; or ``mixed``, half of each shard of either kind, since agents
+meet both (objects to seek, and walls they walk into). Any can also record *pairs*: the same
+state drawn again in other domains of the same ``--domain`` set, which weakly supervised
+variants learn from.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from darla.frames import MANIFEST, file_sha256
 
 RUN_FILE = "collect.json"
 #: how the states of the frames are chosen
-POLICIES = ("random", "resets")
+POLICIES = ("random", "resets", "mixed")
 
 
 @dataclass
@@ -44,8 +46,9 @@ class CollectConfig:
     :param seed: seed of the environments and the random policy.
     :param workers: parallel processes.
     :param action_repeat: repeat each random action this many steps (one frame per step).
-    :param policy: ``random`` (DARLA's: uniform random actions along episodes) or ``resets``
-        (every frame starts a new episode: states from the env's start distribution).
+    :param policy: ``random`` (DARLA's: uniform random actions along episodes), ``resets``
+        (every frame starts a new episode: states from the env's start distribution) or ``mixed``
+        (the first half of each shard's frames as ``resets``, the rest as ``random``).
     :param pairs: per frame, draw the same state again in this many other domains of
         ``domains`` (stored as ``pair_frames`` and ``pair_domain``); needs an env that draws
         from factors and at least ``pairs + 1`` domains.
@@ -101,10 +104,11 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
             arrays["pair_frames"].append([unwrapped.render_factors(np.concatenate([factors[:n_task], domains[o].factors()])) for o in others])
             arrays["pair_domain"].append(others)
 
+    fresh_starts = {"random": 0, "resets": n, "mixed": n // 2}[cfg.policy]
     obs, info = env.reset(seed=int(seeds[0]))
     record(obs, info)
     while len(arrays["frames"]) < n:
-        if cfg.policy == "resets":
+        if len(arrays["frames"]) < fresh_starts:
             obs, info = env.reset()
             record(obs, info)
             continue

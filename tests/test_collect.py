@@ -102,13 +102,20 @@ def test_bad_collect_settings(bad: dict) -> None:
 
 def test_resets_show_objects_more_often_than_a_random_walk(tmp_path: Path) -> None:
     shares = {}
-    for policy in ("random", "resets"):
+    for policy in ("random", "resets", "mixed"):
         collect(CollectConfig(domains=("train",), frames=1000, policy=policy, seed=3), tmp_path / policy)
         shares[policy] = json.loads((tmp_path / policy / "collect.json").read_text())["object_in_view_share"]
         manifest = json.loads((tmp_path / policy / "manifest.json").read_text())
         assert manifest["object_in_view_share"] == shares[policy]
     # measured: 0.20 along random-policy episodes, 0.51 at episode starts
     assert shares["resets"] > shares["random"] + 0.15, shares
+    # half of each shard of either kind: the share lies between, and only the second half walks
+    assert shares["random"] < shares["mixed"] < shares["resets"] - 0.1, shares
+    # the walk's wall close-ups: the wall ahead nearer than 0.5 (room side 8), never at a fresh start
+    x, y, heading = np.load(tmp_path / "mixed" / "shard_00000.npz")["factors"][:, :3].T
+    ahead = np.minimum(*(np.where(np.cos(a) > 0, 8 - p, -p) / np.cos(a) for p, a in ((x, heading), (y, heading - np.pi / 2))))
+    close = ahead < 0.5
+    assert close[:500].mean() == 0 and close[500:].mean() > 0.2, (close[:500].mean(), close[500:].mean())
     # every reset frame starts with all six objects in place
     factors = np.load(tmp_path / "resets" / "shard_00000.npz")["factors"]
     assert (factors[:, 6:27:4] == 1).all()
