@@ -224,6 +224,22 @@ class SeekAvoidEnv(DomainEnv):
         inside = (ahead > 0) & (np.abs(np.arctan2(left, ahead)) < self.field_of_view / 2)
         return (inside & (objects[..., 3] > 0.5)).any(axis=1)
 
+    def wall_ahead(self, task: np.ndarray) -> np.ndarray:
+        """How far the agent of each task-factor row stands from the wall straight ahead (world
+        units): near 0 for the wall close-ups a random walk drifts into.
+
+        :param task: task-factor rows, as for :meth:`readout`.
+        :return: float (N,).
+        """
+        task = np.atleast_2d(np.asarray(task, dtype=np.float64))
+        reach = []
+        for axis, angle in ((0, task[:, 2]), (1, task[:, 2] - np.pi / 2)):
+            along = np.cos(angle)
+            # a heading parallel to a wall never meets it
+            with np.errstate(divide="ignore"):
+                reach.append(np.where(along > 0, self.config.room_size - task[:, axis], -task[:, axis]) / along)
+        return np.minimum(*(np.where(np.isfinite(r) & (r >= 0), r, np.inf) for r in reach))
+
     def _info(self) -> dict[str, Any]:
         assert self.state is not None
         return {

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import envs
 from darla.cli import main
 from darla.collect import CollectConfig, collect
 from darla.errors import DarlaError
@@ -112,9 +113,9 @@ def test_resets_show_objects_more_often_than_a_random_walk(tmp_path: Path) -> No
     # half of each shard of either kind: the share lies between, and only the second half walks
     assert shares["random"] < shares["mixed"] < shares["resets"] - 0.1, shares
     # the walk's wall close-ups: the wall ahead nearer than 0.5 (room side 8), never at a fresh start
-    x, y, heading = np.load(tmp_path / "mixed" / "shard_00000.npz")["factors"][:, :3].T
-    ahead = np.minimum(*(np.where(np.cos(a) > 0, 8 - p, -p) / np.cos(a) for p, a in ((x, heading), (y, heading - np.pi / 2))))
-    close = ahead < 0.5
+    env = envs.make("darla/SeekAvoid2D-v0", ("train",))
+    close = env.unwrapped.wall_ahead(np.load(tmp_path / "mixed" / "shard_00000.npz")["factors"][:, :27]) < 0.5
+    env.close()
     assert close[:500].mean() == 0 and close[500:].mean() > 0.2, (close[:500].mean(), close[500:].mean())
     # every reset frame starts with all six objects in place
     factors = np.load(tmp_path / "resets" / "shard_00000.npz")["factors"]

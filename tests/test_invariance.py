@@ -98,6 +98,10 @@ def test_readout_is_the_nearest_objects_in_the_agents_frame() -> None:
     behind = task.copy()
     behind[2] = -np.pi / 2
     assert env.objects_in_view(behind).tolist() == [False]
+    # the wall ahead: 7 along +y from (1, 1) in the 8-wide room, 1 along -y, and sqrt(2) along the diagonal to (0, 0)
+    diagonal = task.copy()
+    diagonal[2] = -3 * np.pi / 4
+    np.testing.assert_allclose(env.wall_ahead(np.stack([task, behind, diagonal])), [7.0, 1.0, np.sqrt(2)], atol=1e-9)
 
 
 def test_raw_pixels_see_an_object_change_but_not_a_room_change() -> None:
