@@ -348,6 +348,34 @@ def test_the_contrast_memory_keeps_past_codes_as_negatives() -> None:
         make_config("ada_gvae", memory=8)
 
 
+def test_a_momentum_encoder_fills_the_memory_and_trails_the_encoder() -> None:
+    torch.manual_seed(0)
+    model = build_model(make_config("ada_gvae", image_size=32, **SMALL, contrast=1.0, memory=16, momentum=0.9)).train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    assert not any(p is k for p in optimizer.param_groups[0]["params"] for k in model.key_encoder.parameters())
+    x, pair = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)
+    for _ in range(3):
+        optimizer.zero_grad()
+        model.loss(x, pair=pair)["loss"].backward()
+        optimizer.step()
+    online, key = model.encoder.parameters().__next__(), model.key_encoder.parameters().__next__()
+    lag = (online - key).norm().item()
+    assert lag > 0, "three steps at lr 1e-2 moved the encoder away from its copy"
+    # the next training loss moves the copy a tenth of the way, then writes the copy's codes, not the encoder's
+    before = key.detach().clone()
+    model.loss(x, pair=pair)
+    torch.testing.assert_close(key, before + 0.1 * (online.detach() - before))
+    with torch.no_grad():
+        torch.testing.assert_close(model.memory[:4], model.key_encoder(x).chunk(2, dim=1)[0])
+        assert (model.memory[:4] - model.posterior(x)[0]).abs().max() > 1e-4
+    # the copy is saved with the model, so a resumed run meets the same negatives
+    assert any(k.startswith("key_encoder.") for k in model.state_dict())
+    with pytest.raises(DarlaError, match="momentum 0.9 moves the encoder that fills the memory, which is off"):
+        make_config("ada_gvae", contrast=1.0, momentum=0.9)
+    with pytest.raises(DarlaError, match=r"momentum must lie in \[0, 1\), got 1.0"):
+        make_config("ada_gvae", contrast=1.0, memory=8, momentum=1.0)
+
+
 def test_a_contrast_with_twins_trains_and_separates_the_pairs(tmp_path: Path) -> None:
     from darla.synthetic import render_rooms
 

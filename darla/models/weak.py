@@ -16,6 +16,7 @@ domain id: :class:`CycleVAE`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,10 @@ class PairedMixin:
             # buffers, so that a resumed run meets the negatives the interrupted one had
             self.register_buffer("memory", torch.zeros(config.memory, config.latent_dim))  # type: ignore[attr-defined]
             self.register_buffer("memory_filled", torch.zeros((), dtype=torch.long))  # type: ignore[attr-defined]
+        if config.momentum:
+            # a slowly moving copy of the encoder fills the memory (MoCo's key encoder): codes written many batches
+            # back then still lie where today's encoder would put them, which the online encoder's own do not
+            self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)  # type: ignore[has-type]
 
     @torch.no_grad()
     def find_general_latents(self, frames: FrameDataset, seed: int = 0, leak: float | None = None) -> tuple[int, ...]:
@@ -128,9 +133,16 @@ class PairedMixin:
             terms["contrast"] = pair_contrast(mu1, mu2, shared.mean(dim=0), self.config.temperature, negatives)
             loss = loss + self.config.contrast * terms["contrast"]
             if self.config.memory and self.training:  # type: ignore[attr-defined]
-                self._remember(codes)
+                self._remember(self._key_codes(x, pair) if self.config.momentum else codes)
         terms["loss"] = loss
         return terms
+
+    @torch.no_grad()
+    def _key_codes(self, x: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+        """Move the key encoder ``1 - momentum`` of the way to the encoder, then its posterior means of both sides."""
+        for key, online in zip(self.key_encoder.parameters(), self.encoder.parameters()):  # type: ignore[attr-defined]
+            key.lerp_(online.detach(), 1.0 - self.config.momentum)
+        return torch.cat([self.key_encoder(x).chunk(2, dim=1)[0], self.key_encoder(pair).chunk(2, dim=1)[0]])  # type: ignore[attr-defined]
 
     @torch.no_grad()
     def _remember(self, codes: torch.Tensor) -> None:
@@ -187,6 +199,9 @@ class PairedFields:
     :param memory: how many past posterior means (both frames of the last batches' pairs) the
         contrast keeps as further negatives; 0: the batch's own. The batch's 63 other states are
         mostly easy to tell apart, while retrieval ranks each state against hundreds.
+    :param momentum: 0: the memory holds the encoder's own codes, each as it was when written; in (0, 1):
+        it holds the codes of a copy of the encoder that moves ``1 - momentum`` of the way to it each step
+        (MoCo's key encoder), so that a long memory is not made of stale, easy negatives.
     :param general_leak: after training, the active latents whose shift between the two renders
         of a training pair is below this share of their spread over states are domain-general.
     """
@@ -196,6 +211,7 @@ class PairedFields:
     temperature: float = 1.0
     twins: float = 0.0
     memory: int = 0
+    momentum: float = 0.0
     general_leak: float = 1.0
 
     def check_paired(self) -> None:
@@ -205,6 +221,10 @@ class PairedFields:
                 raise DarlaError(f"{name} must be non-negative, got {getattr(self, name)}")
         if self.memory and not self.contrast:
             raise DarlaError(f"memory {self.memory} keeps negatives for the contrast, which is off: set contrast > 0 or memory 0")
+        if not 0 <= self.momentum < 1:
+            raise DarlaError(f"momentum must lie in [0, 1), got {self.momentum}")
+        if self.momentum and not self.memory:
+            raise DarlaError(f"momentum {self.momentum} moves the encoder that fills the memory, which is off: set memory > 0")
         if not 0 <= self.twins <= 0.5:
             raise DarlaError(f"twins must lie in [0, 0.5] (each twin needs a frame of its own in the batch), got {self.twins}")
         if not self.temperature > 0:
