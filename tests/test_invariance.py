@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -147,3 +149,24 @@ def test_bad_invariance_settings() -> None:
         InvarianceConfig(draws=0)
     with pytest.raises(DarlaError, match="one shape"):
         same_state_retrieval(np.zeros((3, 2)), np.zeros((4, 2)))
+
+
+def test_the_memory_curve_reads_only_the_recipe_with_a_memory_changed() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("memory_curve", Path(__file__).parents[1] / "benchmarks" / "memory_curve.py")
+    memory_curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(memory_curve)
+    recipe = memory_curve.RECIPE
+
+    def entry(retrieval: float, seed: int | None = None, **model: float) -> dict:
+        run = {**recipe, "model": {**recipe["model"], **model}, **({} if seed is None else {"seed": seed})}
+        return {"spec": run, "general": {"train_same_state_retrieval": retrieval, "train_same_state_retrieval_sd": 0.01}}
+
+    results = {"none": entry(0.86), "m512": entry(0.89, memory=512), "m256": entry(0.91, memory=256),
+               "m512_seed1": entry(0.90, seed=1, memory=512), "m4096_k": entry(0.88, memory=4096, momentum=0.99),
+               # another beta is another recipe: left out
+               "b1_m512": entry(0.99, memory=512, beta=1.0)}
+    lines = memory_curve.memory_points(results)
+    assert lines == {(0, 0.0): [(0, 0.86, 0.01), (256, 0.91, 0.01), (512, 0.89, 0.01)],
+                     (0, 0.99): [(4096, 0.88, 0.01)], (1, 0.0): [(512, 0.90, 0.01)]}
