@@ -133,7 +133,13 @@ def test_states_that_look_alike_are_not_scored() -> None:
     task, frames, lookalike = distinct_states(truth, [0, 2], 150, np.random.default_rng(1))
     with pytest.raises(DarlaError, match="fewer than the 400 asked"):
         distinct_states(truth, [0], 400, np.random.default_rng(0))
+    # states drawn from another pool: fresh starts never face a wall from close by, so almost none look alike
+    env = gym.make("darla/SeekAvoid2D-v0")
+    starts = np.stack([env.reset(seed=s)[1]["factors"][: len(truth.task_names)] for s in range(300)])
+    env.close()
+    started, _, started_lookalike = distinct_states(truth, [0, 2], 150, np.random.default_rng(1), pool=starts)
     truth.close()
+    assert started_lookalike < 0.05 and (started[:, None] == starts[None]).all(axis=2).any(axis=1).all()
     assert same["same_state_retrieval"] == 1.0
     # wall close-ups: a third or more of random-policy states draw a frame another state draws too
     assert lookalike > 0.3 and same["lookalike_share"] > 0.3

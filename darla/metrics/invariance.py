@@ -177,24 +177,27 @@ def probe_transfer(codes_a: np.ndarray, codes_b: np.ndarray, readout: np.ndarray
 
 
 def distinct_states(ground_truth: EnvGroundTruth, domain_indices: Sequence[int], n: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], float]:
+                    rng: np.random.Generator, pool: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray], float]:
     """``n`` random pool states whose frames differ from each other's in every given domain.
 
-    :param ground_truth: the env ground truth whose pool is drawn from.
+    :param ground_truth: the env ground truth that renders them (and whose pool is drawn from).
     :param domain_indices: the domains to render in (indices into its domains).
     :param n: how many states.
     :param rng: the random generator.
+    :param pool: task rows to draw from instead of the ground truth's pool (states of another
+        policy, say).
     :return: the task rows (n, F), their frames in each domain, and the share of the states
         drawn that were dropped because they look like one drawn before.
     """
-    order = rng.permutation(len(ground_truth.pool))
+    pool = ground_truth.pool if pool is None else pool
+    order = rng.permutation(len(pool))
     seen: list[set[bytes]] = [set() for _ in domain_indices]
     kept: list[int] = []
     frames: list[list[np.ndarray]] = [[] for _ in domain_indices]
     drawn = 0
     for start in range(0, len(order), n):
         chunk = order[start:start + n]
-        renders = [ground_truth.render(ground_truth.pool[chunk], np.full(len(chunk), d)) for d in domain_indices]
+        renders = [ground_truth.render(pool[chunk], np.full(len(chunk), d)) for d in domain_indices]
         for row, state in enumerate(chunk):
             drawn += 1
             keys = [r[row].tobytes() for r in renders]
@@ -205,7 +208,7 @@ def distinct_states(ground_truth: EnvGroundTruth, domain_indices: Sequence[int],
                 kept_frames.append(render[row])
             kept.append(int(state))
             if len(kept) == n:
-                return ground_truth.pool[kept], [np.stack(f) for f in frames], 1 - n / drawn
+                return pool[kept], [np.stack(f) for f in frames], 1 - n / drawn
     raise DarlaError(f"the pool holds {len(kept)} states that look different from each other, fewer than the "
                      f"{n} asked: lower the states or raise the pool")
 
