@@ -127,6 +127,10 @@ def test_the_claim_budgets_extra_rooms_never_hold_the_targets_objects(tmp_path: 
     assert len(rooms) == 12 and {d.object_set for d in rooms} == {"B"} != {target.object_set}
     # the DAE learns on the same mixed colours as the beta-VAE that reads it
     assert cells["vision/dae"].args["augment"] == cells["vision/beta_vae_dae"].args["augment"] == "mix"
+    # the paired variants learn on frames of the train group alone, where most pairs join the two object sets
+    paired = {c.name: c for c in plan_cells(ReproduceConfig(budget="claim", methods=("ada_gvae", "ada_gvae_dae")), tmp_path)}
+    assert paired["frames_domains-train"].args["domains"] == ["train"] and paired["frames_domains-train"].args["pairs"] == 1
+    assert paired["vision/ada_gvae"].needs == ("frames_domains-train",) and "pairs" not in paired["frames"].args
     # an env without extra rooms collects from its train group
     reacher = {c.name: c for c in plan_cells(ReproduceConfig(env="darla/ReacherPixels-v0", budget="claim", methods=("vae",)), tmp_path)}
     assert reacher["frames"].args["domains"] == ["train"] and "augment" not in reacher["vision/vae"].args
@@ -208,6 +212,20 @@ def test_a_bad_setting_fails_at_planning_before_any_cell_runs(tmp_path: Path, mo
     monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, agent_steps=-5))
     with pytest.raises(DarlaError, match="steps"):
         plan_cells(cfg, tmp_path / "run")
+
+
+def test_a_representation_may_learn_on_frames_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = reproduce_module.BUDGETS["smoke"]
+    own = {"policy": "random", "domains": ["train"]}
+    monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, vision={**budget.vision, "ada_gvae_dae": {"collect": own}}))
+    cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=("beta_vae_dae", "ada_gvae_dae")), tmp_path)}
+    name = "frames_domains-train_policy-random"
+    assert cells[name].args["policy"] == "random" and cells[name].args["domains"] == ["train"] and cells[name].args["pairs"] == 1
+    assert cells["vision/ada_gvae_dae"].needs == (name, "vision/dae") and cells["vision/ada_gvae_dae"].args["data"] == str(tmp_path / name)
+    assert "collect" not in cells["vision/ada_gvae_dae"].args["model"]
+    # the budget's frames stay as they were for the DAE and beta_vae_dae, without pairs: nothing learns from them
+    assert cells["frames"].args["policy"] == "resets" and "pairs" not in cells["frames"].args
+    assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae") and cells["vision/dae"].needs == ("frames",)
 
 
 @dataclasses.dataclass
