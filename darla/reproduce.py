@@ -85,8 +85,9 @@ SHORT_TRAINING = {"dae": {"steps": 3000, "augment": "mix"},
 #: (tune_invariance_frames.json)
 #: the paired variants' frames at the claim budget: the train group's three domains without the 12 rooms of
 #: object set B, so that a pair joins the two object sets in 2 of 3 frames instead of 2 of 15; their general part
-#: then retrieved 0.963 on the train pairs against 0.900 with the rooms (pixels, vision seed 0, both on one Intel
-#: Xeon), and along random-policy episodes 0.952 against 0.903 (tune_invariance_ada30k.json)
+#: then retrieved 0.963 and 0.928 on the train pairs on two vision seeds, against 0.900 and 0.904 with the rooms
+#: (pixels; on an Intel Xeon but for the last, on an AMD EPYC), and along random-policy episodes 0.952 against 0.903
+#: (tune_invariance_trainonly.json)
 PAIRED_FRAMES = {"domains": ["train"]}
 #: the weakly supervised recipe at the claim budget: beta_vae_dae's settings with pairs, a consistency term on the
 #: shared latents and a contrast of each frame against its pair; through the DAE (ada_gvae_dae) the general part
@@ -436,7 +437,8 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     """Run (or continue) the experiment in ``out`` and write its results.
 
     ``out`` receives ``results.json``, ``results.md`` and ``results.png``, beside a folder per
-    stage (``frames``, ``vision``, ``agents``, ``eval``) and ``logs`` of the worker processes.
+    stage (``frames``, ``vision``, ``agents``, ``eval``; ``frames_...`` for a representation that the budget
+    gives frames of its own) and ``logs`` of the worker processes.
 
     :param cfg: the experiment.
     :param out: the run folder; rerunning the same command there continues the run.
