@@ -375,8 +375,9 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     needed = set(cfg.methods) | {t for t in teachers.values() if t is not None}
     reps = [r for r in ALL_REPRESENTATIONS if r in needed]
     # the budget's frames, and one more collection for each other ``collect`` a representation's settings name
-    overrides = {"frames": {}} | {frames_cell(o): o for o in (budget.vision.get(r, {}).get("collect", {}) for r in reps)}
-    frames_of = {rep: frames_cell(budget.vision.get(rep, {}).get("collect", {})) for rep in reps}
+    collects = {rep: budget.vision.get(rep, {}).get("collect", {}) for rep in reps}
+    frames_of = {rep: frames_cell(collect) for rep, collect in collects.items()}
+    overrides = {"frames": {}} | {frames_of[rep]: collect for rep, collect in collects.items()}
     cells = []
     for name, override in overrides.items():
         # a variant that learns from pairs gets each frame's state drawn in another train domain too
