@@ -68,13 +68,15 @@ class Stopwatch:
         return timed
 
 
-def ppo_steps_per_second(mode: str, vision: str | None, steps: int, precision: str = "auto") -> tuple[float, dict[str, float]]:
+def ppo_steps_per_second(mode: str, vision: str | None, steps: int, precision: str = "auto",
+                         device: str = "auto", policy_device: str | None = None) -> tuple[float, dict[str, float]]:
     """Env steps/s of PPO training (rollouts and updates) in ``mode``, and the shares of that time
     spent in the envs, in the VecEnv wrappers above them (for latents: encoding), in PPO's updates,
-    and in the rest of the rollouts (the policy's forward pass, the buffer, SB3's bookkeeping)."""
-    cfg = AgentConfig(mode=mode, vision=vision, device="auto", precision=precision)
+    and in the rest of the rollouts (the policy's forward pass, the buffer, SB3's bookkeeping). The encoder
+    runs on ``device``, the policy on ``policy_device`` (default: the same)."""
+    cfg = AgentConfig(mode=mode, vision=vision, device=device, precision=precision)
     params = hyperparams("ppo", ENV, mode)
-    agent = make_agent("ppo", mode, build_env(cfg, ["train"], N_ENVS, 0), params, seed=0, device="auto")
+    agent = make_agent("ppo", mode, build_env(cfg, ["train"], N_ENVS, 0), params, seed=0, device=policy_device or device)
     agent.learn(params["n_steps"] * N_ENVS)  # warm-up: first rollout and update
     watch, top = Stopwatch(), agent.get_env()
     bottom = top

@@ -78,9 +78,10 @@ def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 64
     return results
 
 
-def training_flops_per_image(model: torch.nn.Module, device: torch.device, batch_size: int) -> float:
-    """FLOPs of one training step's forward and backward, per image, counted in float32."""
-    x = torch.rand(batch_size, 3, 64, 64, device=device)
+def training_flops_per_image(model: torch.nn.Module, batch_size: int) -> float:
+    """FLOPs of one training step's forward and backward, per image, counted in float32 where the model is
+    (a count, not a timing: the device does not change it)."""
+    x = torch.rand(batch_size, 3, 64, 64, device=next(model.parameters()).device)
     with FlopCounterMode(display=False) as counter:
         model.loss(x)["loss"].backward()
     model.zero_grad(set_to_none=True)
@@ -91,18 +92,19 @@ def training_flops_per_image(model: torch.nn.Module, device: torch.device, batch
 PRETRAINING_SETTINGS = (("fp32", "fp32", False), ("auto", "auto", False), ("auto_compiled", "auto", True))
 
 
-def pretraining(device: torch.device, steps: int = 40, batch_size: int = 64) -> dict:
+def pretraining(device: torch.device, steps: int = 40, batch_size: int = 64,
+                settings: tuple[tuple[str, str, bool], ...] = PRETRAINING_SETTINGS) -> dict:
     """Images/s of beta_vae_dae training steps (VAE plus frozen DAE, J at the DAE's output) through the
-    real trainer (PRETRAINING_SETTINGS), and the FLOP rate each reaches."""
+    real trainer, for each of ``settings`` (as PRETRAINING_SETTINGS), and the FLOP rate each reaches."""
     with tempfile.TemporaryDirectory() as tmp:
         frames, _ = make_rooms(4096)
         np.save(Path(tmp) / "frames.npy", frames)
         data = FrameDataset(tmp)
         dae = build_model(make_config("dae"))
         model = build_model(make_config("beta_vae_dae", dae=dae.config.to_dict()))
-        flops = training_flops_per_image(model, device, batch_size)
+        flops = training_flops_per_image(model, batch_size)
         results: dict = {"steps": steps, "batch_size": batch_size, "flops_per_image": flops}
-        for name, precision, compiled in PRETRAINING_SETTINGS:
+        for name, precision, compiled in settings:
             cfg = TrainConfig(steps=steps, batch_size=batch_size, device=str(device), checkpoint_every=10**9, precision=precision,
                               compile="on" if compiled else "off")
             # the first steps (compilation included) are left out of the timing, as a long run amortises them

@@ -61,8 +61,8 @@ class AgentConfig:
     :param general: see only the vision model's domain-general latents (``latent`` only; a
         weakly supervised variant: ``ada_gvae``, ``cycle_vae``), as LUSR's policy does.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for the policy and the vision model.
-    :param precision: what the vision model encodes in (``latent`` only): ``"auto"`` (bfloat16 where
-        the device computes it in hardware), ``"bf16"`` or ``"fp32"``.
+    :param precision: what the vision model encodes in (``latent`` only): ``"auto"`` (bfloat16 on
+        a CPU that computes it in hardware), ``"bf16"`` or ``"fp32"``.
     :param eval_freq: environment steps between evaluations on the source domains.
     :param eval_episodes: episodes per evaluation.
     :param checkpoint_freq: environment steps between periodic agent checkpoints.

@@ -55,8 +55,8 @@ class TrainConfig:
     :param seed: seed of batch sampling, initialisation and noise; the same seed gives the
         same weights on CPU, interrupted and resumed or not.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    :param precision: ``"auto"`` (bfloat16 autocast where the device computes bfloat16 natively:
-        a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX; float32 elsewhere),
+    :param precision: ``"auto"`` (bfloat16 autocast on a CPU with AVX512-BF16 or AMX; float32 elsewhere,
+        a GPU included, where autocast measured slower for these small nets),
         ``"bf16"`` (autocast wherever asked) or ``"fp32"``. Loss heads stay float32 either way.
     :param checkpoint_every: steps between periodic checkpoints.
     :param keep_checkpoints: how many periodic checkpoints to keep.

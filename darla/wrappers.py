@@ -35,7 +35,7 @@ class FrameEncoder:
     :param device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; ignored for a loaded model.
     :param general: give only the model's domain-general latents (LUSR's policy input), for a
         variant trained on pairs.
-    :param precision: ``"auto"`` (bfloat16 autocast where the device computes it in hardware; codes
+    :param precision: ``"auto"`` (bfloat16 autocast on a CPU that computes it in hardware; codes
         within 1% of a latent's spread of float32's; with the env's own steps, 1.1x float32's steps/s on
         an AVX512-BF16 CPU in ``benchmarks/results/agents.json``), ``"bf16"`` or ``"fp32"``.
     """
