@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -31,17 +32,20 @@ from darla.errors import DarlaError
 from darla.evaluate import EvaluateConfig, episode_returns
 from darla.files import atomic_path, write_json_atomic
 from darla.metrics.ground_truth import EnvGroundTruth
+from darla.statistics import seeded
 from darla.wrappers import FrameEncoder
 
 
 def visited_states(agent: LoadedAgent, domain: str, steps: int, seed: int, n_task: int) -> np.ndarray:
     """The task factors of the states the agent meets along ``steps`` env steps in ``domain`` (sampled actions)."""
     venv = agent.make_env(domain, 1, seed)
-    obs, states = venv.reset(), []
-    for _ in range(steps):
-        action, _ = agent.model.predict(obs, deterministic=False)
-        obs, _, _, infos = venv.step(action)
-        states.append(np.asarray(infos[0]["factors"][:n_task]))
+    states = []
+    with seeded(seed):
+        obs = venv.reset()
+        for _ in range(steps):
+            action, _ = agent.model.predict(obs, deterministic=False)
+            obs, _, _, infos = venv.step(action)
+            states.append(np.asarray(infos[0]["factors"][:n_task]))
     venv.close()
     return np.stack(states)
 
@@ -58,6 +62,8 @@ def agreement(label: str, folder: Path, source: str, target: str, steps: int, ep
     """The policy-level and code-level same-state measures of one agent folder, and its transfer ratio."""
     agent = load_agent(folder, device="cpu")
     cfg = agent.config
+    if not isinstance(agent.model.action_space, gym.spaces.Discrete):
+        raise DarlaError(f"{folder} acts in {agent.model.action_space}; this measure compares discrete actions: use an agent of a discrete-action env")
     if cfg.stack != 1:
         raise DarlaError(f"{folder} stacks {cfg.stack} codes; this measure compares single frames: use an agent with stack 1")
     truth = EnvGroundTruth(cfg.env, (source, target), pool=10, seed=seed)
@@ -93,6 +99,7 @@ def agreement(label: str, folder: Path, source: str, target: str, steps: int, ep
         result["action_agreement_no_object"] = float(agree[~seen].mean()) if (~seen).any() else None
     if cfg.mode == "latent":
         shift = np.linalg.norm(obs[source] - obs[target], axis=1)
+        # states half a rollout apart stand for different states (neighbours along a rollout are near twins)
         other = np.roll(np.arange(len(states)), 1 + len(states) // 2)
         between = np.linalg.norm(obs[source] - obs[source][other], axis=1)
         result["code_shift_over_state_distance"] = float(np.median(shift) / np.median(between))
