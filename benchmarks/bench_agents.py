@@ -51,6 +51,23 @@ def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
     return len(actions) * venv.num_envs / (time.perf_counter() - start)
 
 
+def train_envs() -> DummyVecEnv:
+    """N_ENVS raw envs of the train group, as every measurement here steps them."""
+    return DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)])
+
+
+def untrained_vision(folder: Path) -> str:
+    """An untrained DARLA-sized VAE saved in ``folder`` (speed does not depend on the weights)."""
+    torch.manual_seed(0)
+    return str(save_vision(build_model(make_config("vae")), folder / "vae"))
+
+
+def encoding_steps_per_second(vision: str, steps: int, device: str = "auto") -> dict[str, float]:
+    """Random-action env steps/s of VecLatentObservation over the train envs, per encoder precision."""
+    return {precision: vec_steps_per_second(VecLatentObservation(train_envs(), vision, device=device, precision=precision), steps)
+            for precision in ("fp32", "auto")}
+
+
 class Stopwatch:
     """Seconds spent inside wrapped callables, summed by name."""
 
@@ -103,19 +120,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "agents.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        vision = args.vision
-        if vision is None:
-            torch.manual_seed(0)
-            vision = str(save_vision(build_model(make_config("vae")), Path(tmp) / "vae"))
-        batched = {precision: vec_steps_per_second(
-            VecLatentObservation(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), vision, device="auto",
-                                 precision=precision), args.steps) for precision in ("fp32", "auto")}
+        vision = args.vision or untrained_vision(Path(tmp))
+        batched = encoding_steps_per_second(vision, args.steps)
         per_env = vec_steps_per_second(
             DummyVecEnv([lambda: LatentObservation(envs.make(ENV, ("train",)), vision, device="auto", precision="fp32")
                          for _ in range(N_ENVS)]),
             args.steps,
         )
-        raw = vec_steps_per_second(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), args.steps)
+        raw = vec_steps_per_second(train_envs(), args.steps)
         latent_ppo, shares = {}, {}
         for precision in ("fp32", "auto"):
             latent_ppo[precision], shares[f"PPO training on latents, encoder {precision}"] = ppo_steps_per_second("latent", vision, args.steps, precision)

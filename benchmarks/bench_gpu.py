@@ -26,17 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.vec_env import DummyVecEnv
-
 import darla
-import envs
-from bench_agents import ENV, N_ENVS, ppo_steps_per_second, vec_steps_per_second
+from bench_agents import ENV, N_ENVS, encoding_steps_per_second, ppo_steps_per_second, train_envs, untrained_vision, vec_steps_per_second
 from bench_vision import cpu_name, encoder_inference, pretraining, seconds_per_call
-from darla.checkpoint import save_vision
 from darla.device import resolve_device
 from darla.files import write_json_atomic
-from darla.models import build_model, make_config
-from darla.wrappers import VecLatentObservation
 
 #: a batch that fills a GPU far better than DARLA's 64 (timed without compilation)
 LARGE_BATCH = 512
@@ -70,12 +64,9 @@ def machine(device: torch.device) -> dict[str, Any]:
 def agents(device: torch.device, steps: int) -> dict[str, Any]:
     """Encoding in the wrapper and PPO on latents and pixels, everything that runs in torch on ``device``."""
     with tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        vision = str(save_vision(build_model(make_config("vae")), Path(tmp) / "vae"))
-        encoding = {precision: vec_steps_per_second(
-            VecLatentObservation(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), vision,
-                                 device=str(device), precision=precision), steps) for precision in ("fp32", "auto")}
-        raw = vec_steps_per_second(DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)]), steps)
+        vision = untrained_vision(Path(tmp))
+        encoding = encoding_steps_per_second(vision, steps, str(device))
+        raw = vec_steps_per_second(train_envs(), steps)
         latent, latent_shares = ppo_steps_per_second("latent", vision, steps, "auto", str(device))
         # SB3 advises an MLP policy on the CPU: the encoder stays on the GPU
         latent_cpu_policy, latent_cpu_shares = ppo_steps_per_second("latent", vision, steps, "auto", str(device), "cpu")
