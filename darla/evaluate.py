@@ -22,6 +22,7 @@ from darla.agent import LoadedAgent, load_agent
 from darla.errors import DarlaError, require_positive
 from darla.figures import bar_chart
 from darla.files import atomic_path, write_json_atomic
+from darla.metrics.agreement import check_measurable, same_state_actions
 from darla.statistics import SOURCE, DomainResult, markdown_table, seeded, summarise
 from darla.version import __version__
 
@@ -44,6 +45,10 @@ class EvaluateConfig:
     :param video: also write one rollout per domain as a GIF.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param bootstrap_reps: bootstrap resamples per confidence interval.
+    :param agreement_steps: env steps of each agent's rollout in its source domains whose states are drawn
+        again in each other domain, to score how often its most likely action stays the same there
+        (:mod:`darla.metrics.agreement`); 0 leaves it out. Needs a ``darla/`` env, discrete actions and
+        single frames.
     """
 
     agents: tuple[str, ...] = ()
@@ -55,6 +60,7 @@ class EvaluateConfig:
     video: bool = False
     device: str = "auto"
     bootstrap_reps: int = 2000
+    agreement_steps: int = 0
 
     def __post_init__(self) -> None:
         self.agents = tuple(str(a) for a in self.agents)
@@ -62,6 +68,8 @@ class EvaluateConfig:
         if not self.agents:
             raise DarlaError("no agent to evaluate: pass --agent DIR (repeat it for several seeds)")
         require_positive(self, "episodes", "n_envs", "bootstrap_reps")
+        if self.agreement_steps < 0:
+            raise DarlaError(f"--agreement-steps must be 0 (left out) or positive, got {self.agreement_steps}")
         if SOURCE in self.domains:
             # the report's row for the agents' own domains is called that already
             raise DarlaError(f"--domain {SOURCE!r} names the report's source row; the source domains are always evaluated, "
@@ -156,11 +164,17 @@ def evaluate(cfg: EvaluateConfig, out: str | Path) -> dict[str, Any]:
     folders = list(cfg.agents)
     agents = [load_agent(f, device=cfg.device) for f in folders]
     check_same_method(agents, folders)
+    if cfg.agreement_steps:
+        check_measurable(agents[0].config.env, agents[0].model.action_space, agents[0].config.stack)
     source_domains = list(agents[0].config.domains)
     targets = {d: [d] for d in cfg.domains if [d] != source_domains}
     where = {SOURCE: source_domains, **targets}
     returns = {name: np.stack([episode_returns(a, domains, cfg, i) for i, a in enumerate(agents)], axis=1) for name, domains in where.items()}
     results = summarise(returns, reps=cfg.bootstrap_reps, seed=cfg.seed)
+    for result in results:
+        if cfg.agreement_steps and result.domain != SOURCE:
+            result.agreement = [same_state_actions(a, source_domains, where[result.domain], cfg.agreement_steps, cfg.seed + i).agreement
+                                for i, a in enumerate(agents)]
     method = agents[0].method
     report = {
         "darla_version": __version__,

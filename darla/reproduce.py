@@ -39,6 +39,7 @@ from darla.evaluate import REPORT_FILE, EvaluateConfig, evaluate
 from darla.figures import results_figure
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.inspect import METRICS_FILE, InspectConfig, inspect_model
+from darla.metrics.agreement import measurable
 from darla.models import VARIANTS, VisionConfig, get_variant, make_config
 from darla.results import HEADLINE_SCORES, INVARIANCE_SCORES, TARGET, collect_results, read_scores, results_table, scores_table
 from darla.runner import EXECUTORS, Cell, cpu_seconds, finished_cells, run_cells
@@ -145,6 +146,8 @@ class Budget:
     :param collect: :class:`darla.collect.CollectConfig` fields of the frames (``policy``).
     :param inspect: :class:`darla.inspect.InspectConfig` fields of each representation's
         disentanglement report (sample counts).
+    :param agreement_steps: source env steps per agent whose states score its action agreement across
+        the looks (``darla evaluate --agreement-steps``), where the env can draw them and actions are discrete.
     """
 
     frames: int
@@ -157,6 +160,7 @@ class Budget:
     vision: dict[str, dict[str, Any]] = field(default_factory=dict)
     collect: dict[str, Any] = field(default_factory=dict)
     inspect: dict[str, Any] = field(default_factory=dict)
+    agreement_steps: int = 2000
 
 
 #: the disentanglement reports of the quick and claim budgets: fewer samples than darla inspect's defaults
@@ -167,7 +171,7 @@ QUICK_INSPECT = {"metrics": {"num_train": 500, "num_eval": 250, "num_variance_es
 
 BUDGETS = {
     # a plumbing check: every cell runs, nothing learns much
-    "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2,
+    "smoke": Budget(frames=600, vision_steps=20, agent_steps=256, episodes=2, seeds=1, n_envs=2, agreement_steps=32,
                     model={**SMALL_TRUNK, "latent_dim": 8}, collect=COVERING,
                     # every model its settings but the budget's 20 steps
                     vision={**{rep: {k: v for k, v in settings.items() if k != "steps"} for rep, settings in SHORT_TRAINING.items()},
@@ -423,6 +427,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                                                             "config": {"env": cfg.env, "seed": cfg.seed, "device": cfg.device,
                                                                        "general": general(rep), **budget.inspect}}),
                               str(report / METRICS_FILE), (f"vision/{rep}",), resumable=False))
+    agreement = {"agreement_steps": budget.agreement_steps} if budget.agreement_steps and measurable(cfg.env) else {}
     for protocol in cfg.protocols:
         domains = source_domains(cfg.env, protocol)
         for method in cfg.methods:
@@ -442,7 +447,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
             evaluation = out / "eval" / protocol / method
             cells.append(Cell(f"eval/{protocol}/{method}", Job.plan("evaluate",
                               {"config": {"agents": seeds, "domains": [TARGET], "episodes": budget.episodes,
-                                          "seed": cfg.seed + 1000, "device": cfg.device}, "out": str(evaluation)}),
+                                          "seed": cfg.seed + 1000, "device": cfg.device, **agreement}, "out": str(evaluation)}),
                               str(evaluation / REPORT_FILE), tuple(f"agents/{protocol}/{method}/seed{k}" for k in range(budget.seeds)),
                               resumable=False))
     return cells

@@ -11,7 +11,7 @@ from darla.errors import DarlaError
 from darla.evaluate import REPORT_FILE, read_results
 from darla.inspect import METRICS_FILE
 from darla.metrics import HEADLINES
-from darla.statistics import SOURCE, DomainResult, format_ci
+from darla.statistics import SOURCE, DomainResult, format_agreement, format_ci
 
 #: the evaluation domain group every agent is scored in besides its source
 TARGET = "target"
@@ -32,18 +32,19 @@ def _score(values: dict[str, float] | None, key: str) -> str:
 
 def results_table(results: dict[str, dict[str, list[DomainResult]]], scores: dict[str, dict[str, float]] | None = None) -> str:
     """Markdown: per protocol and method, source and target mean return, the transfer ratio, and
-    beside it the representation's same-state retrieval between source and target ("-" for a
-    method without a report)."""
+    beside it the agents' action agreement on the same states in both looks and the representation's
+    same-state retrieval between source and target ("-" where not measured)."""
     scores = scores or {}
     lines = ["| protocol | method | source return [95% CI] | target return [95% CI] | transfer ratio [95% CI] | "
-             "same-state retrieval (source~target) | CIs resample |",
-             "|---|---|---|---|---|---|---|"]
+             "action agreement (per seed) | same-state retrieval (source~target) | CIs resample |",
+             "|---|---|---|---|---|---|---|---|"]
     for protocol, methods in results.items():
         for method, rows in methods.items():
             by = {r.domain: r for r in rows}
             src, tgt = by[SOURCE], by[TARGET]
             lines.append(f"| {protocol} | {method} | {format_ci(src.mean, src.mean_ci)} | {format_ci(tgt.mean, tgt.mean_ci)} | "
-                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} | {_score(scores.get(method), 'same_state_retrieval')} | {tgt.unit} |")
+                         f"{format_ci(tgt.ratio, tgt.ratio_ci)} | {format_agreement(tgt.agreement)} | "
+                         f"{_score(scores.get(method), 'same_state_retrieval')} | {tgt.unit} |")
     return "\n".join(lines) + "\n"
 
 

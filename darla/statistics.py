@@ -41,6 +41,8 @@ class DomainResult:
         positive, since a ratio to a return at or below zero says nothing about transfer.
     :param unit: what the bootstrap resampled: ``"seeds"`` (each seed's mean return is a run)
         or ``"episodes"`` (one seed).
+    :param agreement: per agent, the share of states it visits in its source domains on which its most
+        likely action is the same when they are drawn in this domain; None where not measured.
     """
 
     domain: str
@@ -52,6 +54,7 @@ class DomainResult:
     ratio: float | None = None
     ratio_ci: tuple[float, float] | None = None
     unit: str = "seeds"
+    agreement: list[float] | None = None
 
 
 @contextlib.contextmanager
@@ -132,12 +135,22 @@ def format_ci(value: float | None, ci: tuple[float, float] | None) -> str:
     return f"{value:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
 
 
+def format_agreement(values: list[float] | None) -> str:
+    """The agents' mean action agreement with each agent's own in brackets; a dash where not measured."""
+    if not values:
+        return "-"
+    return f"{np.mean(values):.2f} (" + ", ".join(f"{v:.2f}" for v in values) + ")"
+
+
 def markdown_table(results: dict[str, list[DomainResult]]) -> str:
-    """One row per method and domain: mean, IQM and transfer ratio with their 95% CIs."""
-    lines = ["| method | domain | mean return [95% CI] | IQM [95% CI] | transfer ratio [95% CI] | seeds x episodes | resampled |",
-             "|---|---|---|---|---|---|---|"]
+    """One row per method and domain: mean, IQM and transfer ratio with their 95% CIs, and the action
+    agreement on the same states where it was measured."""
+    lines = ["| method | domain | mean return [95% CI] | IQM [95% CI] | transfer ratio [95% CI] | action agreement (per seed) | "
+             "seeds x episodes | resampled |",
+             "|---|---|---|---|---|---|---|---|"]
     for method, rows in results.items():
         for r in rows:
             lines.append(f"| {method} | {r.domain} | {format_ci(r.mean, r.mean_ci)} | {format_ci(r.iqm, r.iqm_ci)} | "
-                         f"{format_ci(r.ratio, r.ratio_ci)} | {len(r.returns)} x {len(r.returns[0])} | {r.unit} |")
+                         f"{format_ci(r.ratio, r.ratio_ci)} | {format_agreement(r.agreement)} | {len(r.returns)} x {len(r.returns[0])} | "
+                         f"{r.unit} |")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -14,6 +15,8 @@ import envs
 from darla.agent import AgentConfig, load_agent, train_agent
 from darla.cli import main
 from darla.evaluate import EvaluateConfig, episode_returns, read_results, summarise
+from darla.errors import DarlaError
+from darla.metrics.agreement import SameStateActions, check_measurable, measurable, same_state_actions
 from conftest import assert_one_line_error
 
 FORWARD = 2
@@ -126,7 +129,7 @@ def test_evaluate_command_writes_report_table_chart_and_videos(scripted: Path, s
     out = tmp_path / "eval"
     assert main(["evaluate", "--agent", str(scripted), "--agent", str(scripted_seed1), "--domain", "target",
                  "--domain", "B_alternate", "--episodes", "6", "--out", str(out), "--video", "--device", "cpu",
-                 "--bootstrap-reps", "200"]) == 0
+                 "--bootstrap-reps", "200", "--agreement-steps", "20"]) == 0
     report = json.loads((out / "evaluation.json").read_text())
     assert [r["domain"] for r in report["results"]] == ["source", "target", "B_alternate"]
     rows = read_results(out / "evaluation.json")
@@ -135,14 +138,65 @@ def test_evaluate_command_writes_report_table_chart_and_videos(scripted: Path, s
     # look, scores alike in source and target and differently between seeds
     assert rows[0].returns == rows[1].returns == rows[2].returns and rows[1].unit == "seeds"
     assert rows[1].returns[0] != rows[1].returns[1]
+    # an agent blind to the look takes the same action on every state in every look
+    assert rows[0].agreement is None and rows[1].agreement == rows[2].agreement == [1.0, 1.0]
     assert report["videos"]["target"] == "videos/target.gif"
     assert "| pixels | target |" in (out / "evaluation.md").read_text()
+    assert "| 1.00 (1.00, 1.00) |" in (out / "evaluation.md").read_text()
     assert (out / "evaluation.png").stat().st_size > 5_000
     assert {p.name for p in (out / "videos").iterdir()} == {"source.gif", "target.gif", "B_alternate.gif"}
     # the report is kept: the same --out again is refused before anything runs
     before = (out / "evaluation.json").read_bytes()
     assert main(["evaluate", "--agent", str(scripted), "--episodes", "2", "--out", str(out), "--device", "cpu"]) == 2
     assert (out / "evaluation.json").read_bytes() == before
+
+
+def actor_latents(policy: torch.nn.Module, observations: np.ndarray) -> torch.Tensor:
+    """What a PPO policy's action head reads for a batch of observations."""
+    with torch.no_grad():
+        tensor, _ = policy.obs_to_tensor(observations)
+        return policy.mlp_extractor.forward_actor(policy.extract_features(tensor, policy.pi_features_extractor))
+
+
+def test_action_agreement_is_one_in_the_agents_own_look_and_near_zero_for_a_policy_that_reads_the_look(tmp_path: Path) -> None:
+    out = tmp_path / "look_reader"
+    train_agent(AgentConfig(mode="pixels", domains=("A_default",), steps=64, n_envs=1, seed=3, device="cpu",
+                            eval_freq=10_000, checkpoint_freq=10_000), out)
+    agent = load_agent(out, device="cpu")
+    policy = agent.model.policy
+    before = same_state_actions(agent, ["A_default"], ["B_alternate"], steps=600, seed=1)
+    # a policy made to read the look: the least-squares line through what its action head reads that tells
+    # A_default's frames (+1) from B_alternate's (-1) decides between actions 0 and 1, whatever the state
+    latents = torch.cat([actor_latents(policy, o) for o in before.observations]).double().numpy()
+    # float64: in float32 the fit of 512 ReLU features, many of them alike, came out flat
+    line = torch.tensor(np.linalg.lstsq(np.c_[latents, np.ones(len(latents))], np.repeat([1.0, -1.0], 600), rcond=None)[0],
+                        dtype=torch.float32)
+    with torch.no_grad():
+        policy.action_net.weight.zero_()
+        policy.action_net.bias.zero_()
+        policy.action_net.weight[0], policy.action_net.weight[1] = 1e3 * line[:-1], -1e3 * line[:-1]
+        policy.action_net.bias[0], policy.action_net.bias[1] = 1e3 * line[-1], -1e3 * line[-1]
+    same = same_state_actions(agent, ["A_default"], ["A_default"], steps=60, seed=0)
+    other = same_state_actions(agent, ["A_default"], ["B_alternate"], steps=60, seed=0)
+    assert np.array_equal(same.states, other.states)  # one rollout, drawn twice
+    assert same.agreement == 1.0 and same.total_variation == pytest.approx(0.0, abs=1e-6)
+    assert other.agreement < 0.2 and other.total_variation > 0.8, (other.agreement, other.total_variation)
+    # the share of states whose most likely actions match, on distributions whose answer is known
+    known = SameStateActions(np.zeros((4, 1)), (np.zeros(4), np.zeros(4)),
+                             (np.array([[0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.9, 0.1]]),
+                              np.array([[0.7, 0.3], [0.9, 0.1], [0.4, 0.6], [0.9, 0.1]])), np.zeros(4, bool))
+    assert known.agreement == 0.5 and known.total_variation == pytest.approx((0.1 + 0.7 + 0.1 + 0.0) / 4)
+
+
+def test_action_agreement_refuses_what_it_cannot_compare_in_one_line() -> None:
+    assert measurable("darla/SeekAvoid2D-v0") and not measurable("CartPole-v1")
+    cases = [("CartPole-v1", gym.spaces.Discrete(2), 1, "cannot draw one state in another domain"),
+             ("darla/ReacherPixels-v0", gym.spaces.Box(-1.0, 1.0, (2,)), 1, "compares discrete actions"),
+             ("darla/SeekAvoid2D-v0", gym.spaces.Discrete(3), 4, "stacks 4 codes")]
+    for env_id, space, stack, fragment in cases:
+        with pytest.raises(DarlaError, match=fragment) as caught:
+            check_measurable(env_id, space, stack)
+        assert "\n" not in str(caught.value) and "drop --agreement-steps" in str(caught.value)
 
 
 def test_evaluate_refuses_bad_input(scripted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,6 +206,7 @@ def test_evaluate_refuses_bad_input(scripted: Path, tmp_path: Path, capsys: pyte
         (["--agent", scripted, "--episodes", "0"], "episodes must be at least 1"),
         (["--agent", scripted, "--agent", scripted, "--device", "cpu"], "are the same agent: pass each seed once"),
         (["--agent", scripted, "--domain", "source"], "names the report's source row"),
+        (["--agent", scripted, "--agreement-steps", "-1"], "--agreement-steps must be 0 (left out) or positive"),
     ]
     (tmp_path / "file").write_text("x")
     code = main(["evaluate", "--out", str(tmp_path / "file"), "--agent", str(scripted)])

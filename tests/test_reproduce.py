@@ -32,9 +32,11 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
     invariance, disentanglement = rest.split("Disentanglement of each representation")
     rows = [line for line in transfer.splitlines()[2:] if line.startswith("| ")]
     assert len(rows) == 2 * 9  # two protocols x seven representations and two pixel baselines
-    # beside each ratio, the representation's source~target retrieval; none for the pixel agents
-    assert all(r.split(" | ")[5] not in ("", "-") for r in rows if "pixels" not in r)
-    assert all(r.split(" | ")[5] == "-" for r in rows if "pixels" in r)
+    # beside each ratio, every agent's action agreement on the same states, and the representation's
+    # source~target retrieval (none for the pixel agents)
+    assert all(r.split(" | ")[5].startswith(("0.", "1.00")) for r in rows)
+    assert all(r.split(" | ")[6] not in ("", "-") for r in rows if "pixels" not in r)
+    assert all(r.split(" | ")[6] == "-" for r in rows if "pixels" in r)
     for section in (invariance, disentanglement):
         score_rows = [line for line in section.splitlines()[4:] if line.startswith("| ")]
         assert [r.split(" | ")[0] for r in score_rows] == [f"| {rep}" for rep in REPRESENTATIONS]
@@ -45,6 +47,8 @@ def test_smoke_budget_runs_every_cell_and_writes_its_table(tmp_path: Path, capsy
             domains = [r["domain"] for r in rows_]
             assert domains == ["source", "target"], (protocol, method)
             assert all(len(r["returns"][0]) == 2 for r in rows_)  # the smoke budget's episodes
+            source, target = rows_
+            assert source["agreement"] is None and len(target["agreement"]) == 1 and 0.0 <= target["agreement"][0] <= 1.0
     agent = json.loads((out / "agents" / "single" / "beta_vae_dae" / "seed0" / "agent.json").read_text())
     assert agent["config"]["domains"] == ["A_default"] and agent["vision"]["copied_from"].endswith("vision/beta_vae_dae")
     assert (out / "results.png").stat().st_size > 10_000
