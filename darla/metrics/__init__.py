@@ -4,7 +4,8 @@ Metrics are plain functions of a representation function (observations -> codes)
 ground truth (:mod:`darla.metrics.ground_truth`): BetaVAE, FactorVAE, MIG, DCI and SAP in
 :mod:`darla.metrics.scores`, the (frame, code) discriminator in
 :mod:`darla.metrics.discriminator`, and same-state invariance (retrieval, per-latent leak, probe
-transfer across domains) in :mod:`darla.metrics.invariance`.
+transfer across domains) in :mod:`darla.metrics.invariance`; the same question asked of a trained
+agent's actions (how often it acts alike on one state in two looks) in :mod:`darla.metrics.agreement`.
 """
 
 from darla.metrics.ground_truth import (
