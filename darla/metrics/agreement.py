@@ -19,9 +19,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from stable_baselines3.common.policies import BasePolicy
+
 import envs
+from darla.agent import LoadedAgent
 from darla.errors import DarlaError
 from darla.statistics import seeded
+from darla.wrappers import FrameEncoder
+from envs.domains import Domain
 
 
 @dataclass
@@ -78,7 +83,7 @@ def measurable(env_id: str) -> bool:
         env.close()
 
 
-def _domains(env_id: str, specs: Sequence[str]) -> list:
+def _domains(env_id: str, specs: Sequence[str]) -> list[Domain]:
     env = envs.make(env_id, tuple(specs))
     try:
         return list(env.unwrapped.domains)
@@ -86,15 +91,15 @@ def _domains(env_id: str, specs: Sequence[str]) -> list:
         env.close()
 
 
-def action_probabilities(policy: object, observations: np.ndarray) -> np.ndarray:
+def action_probabilities(policy: BasePolicy, observations: np.ndarray) -> np.ndarray:
     """An SB3 policy's action distribution (N, actions) on a batch of observations."""
     with torch.no_grad():
         tensor, _ = policy.obs_to_tensor(observations)
         return policy.get_distribution(tensor).distribution.probs.cpu().numpy()
 
 
-def same_state_actions(agent: object, source: Sequence[str], target: Sequence[str], steps: int, seed: int) -> SameStateActions:
-    """What ``agent`` (a :class:`darla.agent.LoadedAgent`) does on the states it visits along ``steps`` env
+def same_state_actions(agent: LoadedAgent, source: Sequence[str], target: Sequence[str], steps: int, seed: int) -> SameStateActions:
+    """What ``agent`` does on the states it visits along ``steps`` env
     steps in ``source``, each drawn in a source and in a target domain.
 
     :param agent: the frozen agent.
@@ -103,8 +108,6 @@ def same_state_actions(agent: object, source: Sequence[str], target: Sequence[st
     :param steps: env steps of the source rollout, one state each.
     :param seed: seed of the rollout's env and of the policy's sampling.
     """
-    from darla.wrappers import FrameEncoder
-
     cfg = agent.config
     check_measurable(cfg.env, agent.model.action_space, cfg.stack)
     sides = _domains(cfg.env, source), _domains(cfg.env, target)
