@@ -7,7 +7,8 @@ each visited state is drawn again in a source domain and in a target domain (the
 observations (its frozen encoder, its general part where it reads one; frames as they are for a pixel
 agent) and given to its policy. Over the 12 SeekAvoid2D claim agents of 2026-12-04 the share of states
 where the most likely actions agree went with the transfer ratio more closely (r = 0.72) than the code's
-same-state retrieval did (docs/results.md).
+same-state retrieval did (docs/results.md). A policy that ignores its input agrees on every state too, so
+agreement says something only beside a source return well above the random policy's.
 """
 
 from __future__ import annotations
