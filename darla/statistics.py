@@ -136,7 +136,7 @@ def format_ci(value: float | None, ci: tuple[float, float] | None) -> str:
 
 
 def format_agreement(values: list[float] | None) -> str:
-    """The agents' mean action agreement with each agent's own in brackets; a dash where not measured."""
+    """The agents' mean action agreement with each agent's own in parentheses; a dash where not measured."""
     if not values:
         return "-"
     return f"{np.mean(values):.2f} (" + ", ".join(f"{v:.2f}" for v in values) + ")"
