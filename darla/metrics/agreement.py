@@ -74,14 +74,18 @@ def check_measurable(env_id: str, action_space: gym.Space, stack: int) -> None:
 
 
 def measurable(env_id: str) -> bool:
-    """Whether :func:`same_state_actions` can score agents of ``env_id`` that read single frames."""
-    if not envs.draws_from_factors(env_id):
+    """Whether :func:`same_state_actions` can score agents of ``env_id`` that read single frames
+    (:func:`check_measurable`'s rules, on the env's own action space)."""
+    if not envs.draws_from_factors(env_id):  # its env is not even built
         return False
     env = envs.make(env_id)
     try:
-        return isinstance(env.action_space, gym.spaces.Discrete)
+        check_measurable(env_id, env.action_space, stack=1)
+    except DarlaError:
+        return False
     finally:
         env.close()
+    return True
 
 
 def _domains(env_id: str, specs: Sequence[str]) -> list[Domain]:
@@ -111,10 +115,11 @@ def same_state_actions(agent: LoadedAgent, source: Sequence[str], target: Sequen
     """
     cfg = agent.config
     check_measurable(cfg.env, agent.model.action_space, cfg.stack)
-    sides = _domains(cfg.env, source), _domains(cfg.env, target)
     venv = agent.make_env(tuple(source), 1, seed)
-    # the rollout's own env draws the states again: render_factors leaves its episode as it was
+    # the rollout's own env draws the states again (render_factors leaves its episode as it was) and knows
+    # the source side's domains; only the target's need an env of their own
     renderer = venv.unwrapped.envs[0].unwrapped
+    sides = list(renderer.domains), _domains(cfg.env, target)
     n_task = len(renderer.factor_names()) - len(sides[0][0].factors())
     states = []
     try:
