@@ -172,10 +172,11 @@ def test_beta_vae_dae_trains_through_a_frozen_dae(rooms_dir: Path, tmp_path: Pat
     assert all(torch.equal(dae_before[k], v) for k, v in model.dae.state_dict().items())
 
 
-@pytest.mark.parametrize("layer", ["output", "bottleneck"])
-def test_dae_reconstruction_is_distance_between_dae_features(layer: str, rooms_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layer,pixel_weight", [("output", 0.0), ("bottleneck", 0.0), ("output", 2.5)])
+def test_dae_reconstruction_is_distance_between_dae_features(layer: str, pixel_weight: float, rooms_dir: Path,
+                                                             tmp_path: Path) -> None:
     frames = FrameDataset(rooms_dir)
-    model = small_model("beta_vae_dae", frames, tmp_path, dae_layer=layer)
+    model = small_model("beta_vae_dae", frames, tmp_path, dae_layer=layer, pixel_weight=pixel_weight)
     x = frames_to_tensor(frames.get(np.arange(4)))
     logits = torch.randn_like(x)
     dae = model.dae
@@ -183,8 +184,13 @@ def test_dae_reconstruction_is_distance_between_dae_features(layer: str, rooms_d
         jx, jhat = dae.decoder(dae.encoder(x)), dae.decoder(dae.encoder(torch.sigmoid(logits)))
     else:
         jx, jhat = dae.encoder(x), dae.encoder(torch.sigmoid(logits))
-    expected = (jhat - jx).pow(2).flatten(1).sum(1)
+    expected = (jhat - jx).pow(2).flatten(1).sum(1) + pixel_weight * (torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1)
     assert torch.allclose(model.reconstruction(logits, x), expected, rtol=1e-5)
+
+
+def test_negative_pixel_weight_is_refused() -> None:
+    with pytest.raises(DarlaError, match="pixel_weight must be non-negative"):
+        make_config("ada_gvae_dae", pixel_weight=-1.0)
 
 
 @pytest.mark.parametrize("kind", ["occlusion", "gaussian", "dropout"])

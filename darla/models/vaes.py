@@ -92,16 +92,21 @@ class BetaVAEDAEConfig(VAEConfig):
     :param dae_layer: where the DAE's features J are read: ``"output"`` (its output before the
         final nonlinearity, as the SCAN paper states) or ``"bottleneck"`` (its code).
     :param dae: config of the frozen DAE; filled in from the DAE checkpoint.
+    :param pixel_weight: weight of the model's own reconstruction error in pixels (``recon_loss``), added to the
+        error through the DAE; 0 is DARLA's. The DAE's view blurs what tells near twins apart, which pixels keep.
     """
 
     beta: float = 1.0
     dae_layer: str = "output"
     dae: DAEConfig | None = None
+    pixel_weight: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.dae_layer not in ("output", "bottleneck"):
             raise DarlaError(f"dae_layer must be 'output' or 'bottleneck', got {self.dae_layer!r}")
+        if self.pixel_weight < 0:
+            raise DarlaError(f"pixel_weight must be non-negative, got {self.pixel_weight}")
         if self.dae is not None and (self.dae.image_size, self.dae.channels) != (self.image_size, self.channels):
             raise DarlaError(
                 f"the DAE sees {self.dae.image_size}x{self.dae.image_size}x{self.dae.channels} frames but this model "
@@ -110,7 +115,8 @@ class BetaVAEDAEConfig(VAEConfig):
 
 
 class BetaVAEDAE(VAE):
-    """beta-VAE with loss ``||J(x_hat) - J(x)||^2 + beta * KL``, J a frozen denoising autoencoder."""
+    """beta-VAE with loss ``||J(x_hat) - J(x)||^2 + beta * KL``, J a frozen denoising autoencoder
+    (plus ``pixel_weight`` times the error in pixels, where the config asks for it)."""
 
     config: BetaVAEDAEConfig
     compares_through = "the DAE"
@@ -138,8 +144,12 @@ class BetaVAEDAE(VAE):
         return self.dae.decode(self.dae.encode(images))
 
     def reconstruction(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-image ||J(x_hat) - J(x)||^2 with J the frozen DAE; gradients flow only through x_hat."""
+        """Per-image ||J(x_hat) - J(x)||^2 with J the frozen DAE, plus ``pixel_weight`` times the error in
+        pixels; gradients flow only through x_hat."""
         layer = self.config.dae_layer
         with torch.no_grad():
             target = self.dae.features(x, layer)
-        return (self.dae.features(self.output(logits), layer) - target).pow(2).flatten(1).sum(dim=1)
+        error = (self.dae.features(self.output(logits), layer) - target).pow(2).flatten(1).sum(dim=1)
+        if self.config.pixel_weight:
+            error = error + self.config.pixel_weight * super().reconstruction(logits, x)
+        return error
