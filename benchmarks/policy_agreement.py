@@ -34,7 +34,7 @@ from darla.metrics.agreement import same_state_actions
 def agreement(label: str, folder: Path, source: str, target: str, steps: int, episodes: int, seed: int) -> dict[str, Any]:
     """The policy-level and code-level same-state measures of one agent folder, and its transfer ratio."""
     agent = load_agent(folder, device="cpu")
-    seen = same_state_actions(agent, [source], [target], steps, seed)
+    [seen] = same_state_actions(agent, [source], [[target]], steps, seed)
     evaluation = EvaluateConfig(agents=(str(folder),), episodes=episodes, seed=seed, device="cpu")
     returns = {d: float(episode_returns(agent, [d], evaluation).mean()) for d in (source, target)}
     agree, in_view = seen.agree, seen.objects_in_view

@@ -171,10 +171,14 @@ def evaluate(cfg: EvaluateConfig, out: str | Path) -> dict[str, Any]:
     where = {SOURCE: source_domains, **targets}
     returns = {name: np.stack([episode_returns(a, domains, cfg, i) for i, a in enumerate(agents)], axis=1) for name, domains in where.items()}
     results = summarise(returns, reps=cfg.bootstrap_reps, seed=cfg.seed)
-    for result in results:
-        if cfg.agreement_steps and result.domain != SOURCE:
-            result.agreement = [same_state_actions(a, source_domains, where[result.domain], cfg.agreement_steps, cfg.seed + i).agreement
-                                for i, a in enumerate(agents)]
+    if cfg.agreement_steps and targets:
+        # per agent, one source rollout scores every target
+        seen = [same_state_actions(a, source_domains, list(targets.values()), cfg.agreement_steps, cfg.seed + i)
+                for i, a in enumerate(agents)]
+        by_target = dict(zip(targets, zip(*seen)))
+        for result in results:
+            if result.domain in by_target:
+                result.agreement = [s.agreement for s in by_target[result.domain]]
     method = agents[0].method
     report = {
         "darla_version": __version__,

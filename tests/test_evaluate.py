@@ -164,7 +164,7 @@ def test_action_agreement_is_one_in_the_agents_own_look_and_near_zero_for_a_poli
                             eval_freq=10_000, checkpoint_freq=10_000), out)
     agent = load_agent(out, device="cpu")
     policy = agent.model.policy
-    before = same_state_actions(agent, ["A_default"], ["B_alternate"], steps=600, seed=1)
+    [before] = same_state_actions(agent, ["A_default"], [["B_alternate"]], steps=600, seed=1)
     # a policy made to read the look: the least-squares line through what its action head reads that tells
     # A_default's frames (+1) from B_alternate's (-1) decides between actions 0 and 1, whatever the state
     latents = torch.cat([actor_latents(policy, o) for o in before.observations]).double().numpy()
@@ -176,8 +176,7 @@ def test_action_agreement_is_one_in_the_agents_own_look_and_near_zero_for_a_poli
         policy.action_net.bias.zero_()
         policy.action_net.weight[0], policy.action_net.weight[1] = 1e3 * line[:-1], -1e3 * line[:-1]
         policy.action_net.bias[0], policy.action_net.bias[1] = 1e3 * line[-1], -1e3 * line[-1]
-    same = same_state_actions(agent, ["A_default"], ["A_default"], steps=60, seed=0)
-    other = same_state_actions(agent, ["A_default"], ["B_alternate"], steps=60, seed=0)
+    same, other = same_state_actions(agent, ["A_default"], [["A_default"], ["B_alternate"]], steps=60, seed=0)
     assert np.array_equal(same.states, other.states)  # one rollout, drawn twice
     assert same.agreement == 1.0 and same.total_variation == pytest.approx(0.0, abs=1e-6)
     assert other.agreement < 0.2 and other.total_variation > 0.8, (other.agreement, other.total_variation)

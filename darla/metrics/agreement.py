@@ -103,23 +103,27 @@ def action_probabilities(policy: BasePolicy, observations: np.ndarray) -> np.nda
         return policy.get_distribution(tensor).distribution.probs.cpu().numpy()
 
 
-def same_state_actions(agent: LoadedAgent, source: Sequence[str], target: Sequence[str], steps: int, seed: int) -> SameStateActions:
+def same_state_actions(agent: LoadedAgent, source: Sequence[str], targets: Sequence[Sequence[str]], steps: int,
+                       seed: int) -> list[SameStateActions]:
     """What ``agent`` does on the states it visits along ``steps`` env
-    steps in ``source``, each drawn in a source and in a target domain.
+    steps in ``source``, each drawn in a source domain and in the domains of every target.
+
+    The rollout and the source side's observations are made once for all the targets.
 
     :param agent: the frozen agent.
     :param source: its source domain specs (presets, groups or JSON domain files).
-    :param target: the target domain specs.
+    :param targets: per target, its domain specs.
     :param steps: env steps of the source rollout, one state each.
     :param seed: seed of the rollout's env and of the policy's sampling.
+    :return: per target, in order, the source look against that target's.
     """
     cfg = agent.config
     check_measurable(cfg.env, agent.model.action_space, cfg.stack)
     venv = agent.make_env(tuple(source), 1, seed)
     # the rollout's own env draws the states again (render_factors leaves its episode as it was) and knows
-    # the source side's domains; only the target's need an env of their own
+    # the source side's domains; only the targets' need an env of their own
     renderer = venv.unwrapped.envs[0].unwrapped
-    sides = list(renderer.domains), _domains(cfg.env, target)
+    sides = [list(renderer.domains), *(_domains(cfg.env, target) for target in targets)]
     n_task = len(renderer.factor_names()) - len(sides[0][0].factors())
     states = []
     try:
@@ -131,16 +135,17 @@ def same_state_actions(agent: LoadedAgent, source: Sequence[str], target: Sequen
                 states.append(np.asarray(infos[0]["factors"][:n_task], dtype=np.float64))
         task = np.stack(states)
         # the domains of a side take turns over the states
-        frames = tuple(np.stack([renderer.render_factors(np.concatenate([t, side[i % len(side)].factors()])) for i, t in enumerate(task)])
-                       for side in sides)
+        frames = [np.stack([renderer.render_factors(np.concatenate([t, side[i % len(side)].factors()])) for i, t in enumerate(task)])
+                  for side in sides]
         in_view = np.asarray(renderer.objects_in_view(task), dtype=bool)
     finally:
         venv.close()
     if cfg.mode == "latent":
         encode = FrameEncoder(cfg.vision, renderer.observation_space, device=str(agent.model.device), general=cfg.general,
                               precision=cfg.precision)
-        observations = tuple(encode(f) for f in frames)
+        observations = [encode(f) for f in frames]
     else:
         observations = frames
-    probabilities = tuple(action_probabilities(agent.model.policy, o) for o in observations)
-    return SameStateActions(task, observations, probabilities, in_view)
+    probabilities = [action_probabilities(agent.model.policy, o) for o in observations]
+    return [SameStateActions(task, (observations[0], seen), (probabilities[0], p), in_view)
+            for seen, p in zip(observations[1:], probabilities[1:])]
