@@ -140,7 +140,7 @@ def _key(*parts: Any) -> str:
 
 def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[Cell], Path]:
     """The cells of one trial (shared ones named alike, so they run once) and its evaluation folder."""
-    plan = BUDGETS[cfg.budget]
+    plan = BUDGETS[cfg.budget].in_env(cfg.env)
     cells: list[Cell] = []
     visions: list[Path | None] = [None]
     if cfg.method in ALL_REPRESENTATIONS:  # an agent on pixels needs no frames collected beforehand
@@ -172,7 +172,7 @@ def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[
 
 def _vision_cells(cfg: TuneConfig, spec: dict[str, Any], frames: Path, seed: int, cells: list[Cell], out: Path) -> Path:
     """Append the cells of the trial's vision model trained with ``seed`` (its teacher first); return its folder."""
-    plan = BUDGETS[cfg.budget]
+    plan = BUDGETS[cfg.budget].in_env(cfg.env)
     augment = spec.get("augment", "none")
     teacher_variant = get_variant(cfg.method).teacher
     teacher = None

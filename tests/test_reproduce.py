@@ -165,6 +165,21 @@ def test_plan_trains_beta_vae_dae_through_the_dae_and_never_shows_vision_the_tar
     assert "pairs" not in planned["frames"].args  # no method learns from pairs: none are drawn
 
 
+def test_a_budget_setting_chosen_for_one_env_applies_there_alone(tmp_path: Path) -> None:
+    def frames_of(env: str) -> dict[str, Any]:
+        cells = {c.name: c for c in plan_cells(ReproduceConfig(env=env, budget="claim", protocols=("single",),
+                                                               methods=("ada_gvae", "ada_gvae_dae")), tmp_path)}
+        return {rep: cells[cells[f"vision/{rep}"].needs[0]].args for rep in ("ada_gvae", "ada_gvae_dae")}
+
+    flat, solid = frames_of("darla/SeekAvoid2D-v0"), frames_of("darla/SeekAvoid-v0")
+    assert flat["ada_gvae"]["policy"] == flat["ada_gvae_dae"]["policy"] == solid["ada_gvae_dae"]["policy"] == "resets"
+    assert solid["ada_gvae"]["policy"] == "random" and solid["ada_gvae"]["domains"] == ["train"]
+    # what a run records is the budget as it ran there, with nothing left to apply
+    plan = ReproduceConfig(env="darla/SeekAvoid-v0", budget="claim").plan
+    assert plan.env_vision == {} and plan.vision["ada_gvae"]["memory"] == 512
+    assert plan.vision["ada_gvae"]["collect"]["policy"] == "random"
+
+
 @pytest.mark.slow
 def test_reproduce_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
