@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import resource
 import shutil
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -97,9 +99,20 @@ def _share_cores(*_: Any) -> None:
         torch.set_num_threads(threads)
 
 
+def _end_with(sentinel: int) -> None:
+    """Exit this worker as soon as ``sentinel`` (its parent's) is ready, that is when the parent has ended."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
 def _init_worker(running: Any) -> None:
     global _running
     _running = running
+    # a worker whose run was killed would finish the cell it holds and then wait for work forever; every cell
+    # writes its output whole, so one left unfinished is redone on resume, as after Ctrl-C
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
     # a cell's threads follow the others as they start and end, so a long vision cell left alone takes every
     # core; the handler runs between Python bytecodes (never inside a torch op) and system calls restart
     signal.signal(signal.SIGALRM, _share_cores)

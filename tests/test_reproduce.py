@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -217,6 +219,35 @@ def test_a_failing_cell_in_a_worker_is_named_with_its_log(tmp_path: Path) -> Non
         run_cells(cells, tmp_path, workers=2)
     # the cell that worked in the other process is recorded as finished
     assert set(finished_cells(cells, tmp_path)) == {"ok"}
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_pool_workers_end_with_a_killed_run() -> None:
+    # a run's process, killed outright while its worker waits for work
+    code = ("import multiprocessing, os, time\n"
+            "from concurrent.futures import ProcessPoolExecutor\n"
+            "from darla.runner import _init_worker\n"
+            "context = multiprocessing.get_context('spawn')\n"
+            "pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(context.RawValue('i', 0),))\n"
+            "print(pool.submit(os.getpid).result(), flush=True)\n"
+            "time.sleep(300)\n")
+    run = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    worker = int(run.stdout.readline())
+    assert _alive(worker)
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker), "the pool's worker outlived its killed run"
 
 
 def test_a_bad_setting_fails_at_planning_before_any_cell_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
