@@ -140,15 +140,21 @@ def _run_logged(cell: Cell, log: str, threads: int | None = None) -> float:
 Submit = Callable[[Cell, str], "Future[float]"]
 
 
+def _workers(workers: int) -> tuple[ProcessPoolExecutor, Any]:
+    """``workers`` worker processes, each sharing the cores and ending with this process, and the count of
+    running cells they read."""
+    context = multiprocessing.get_context("spawn")
+    running = context.RawValue("i", 0)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(running,)), running
+
+
 @contextlib.contextmanager
 def _pool(workers: int) -> Iterator[tuple[Submit | None, Any]]:
     """The worker processes and the count of running cells they read (neither for one worker: cells run here)."""
     if workers == 1:
         yield None, None
         return
-    context = multiprocessing.get_context("spawn")
-    running = context.RawValue("i", 0)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(running,))
+    pool, running = _workers(workers)
     try:
         yield (lambda cell, log: pool.submit(_run_logged, cell, log)), running
     finally:

@@ -232,11 +232,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 def test_pool_workers_end_with_a_killed_run() -> None:
     # a run's process, killed outright while its worker waits for work
-    code = ("import multiprocessing, os, time\n"
-            "from concurrent.futures import ProcessPoolExecutor\n"
-            "from darla.runner import _init_worker\n"
-            "context = multiprocessing.get_context('spawn')\n"
-            "pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(context.RawValue('i', 0),))\n"
+    code = ("import os, time\n"
+            "from darla.runner import _workers\n"
+            "pool, _ = _workers(1)\n"
             "print(pool.submit(os.getpid).result(), flush=True)\n"
             "time.sleep(300)\n")
     run = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
