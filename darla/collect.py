@@ -32,6 +32,9 @@ from darla.frames import MANIFEST, file_sha256
 RUN_FILE = "collect.json"
 #: how the states of the frames are chosen
 POLICIES = ("random", "resets", "mixed")
+#: the arrays a shard may hold, frames first, and how each is stored
+SHARD_DTYPES: dict[str, Any] = {"frames": np.uint8, "factors": np.float32, "domain": np.int16, "in_view": bool,
+                                "object_mask": bool, "pair_frames": np.uint8, "pair_domain": np.int16, "pair_object_mask": bool}
 
 
 @dataclass
@@ -52,6 +55,9 @@ class CollectConfig:
     :param pairs: per frame, draw the same state again in this many other domains of
         ``domains`` (stored as ``pair_frames`` and ``pair_domain``); needs an env that draws
         from factors and at least ``pairs + 1`` domains.
+    :param masks: also store where the task's objects are drawn in each frame (``object_mask``,
+        and ``pair_object_mask`` for the pairs), the simulator's segmentation, which
+        ``object_weight`` reads; needs an env that can take its objects out of a frame.
     """
 
     env: str = "darla/SeekAvoid2D-v0"
@@ -63,6 +69,7 @@ class CollectConfig:
     action_repeat: int = 1
     policy: str = "random"
     pairs: int = 0
+    masks: bool = False
 
     def __post_init__(self) -> None:
         require_positive(self, "frames", "shard_size", "workers", "action_repeat")
@@ -90,7 +97,7 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     # also records them, and one that draws from factors its pairs and objects in view
     domains = getattr(unwrapped, "domains", None)
     in_view = unwrapped.objects_in_view if isinstance(unwrapped, DomainEnv) else None
-    arrays: dict[str, list[Any]] = {"frames": [], "factors": [], "domain": [], "in_view": [], "pair_frames": [], "pair_domain": []}
+    arrays: dict[str, list[Any]] = {key: [] for key in SHARD_DTYPES}
 
     def record(obs: np.ndarray, info: dict[str, Any]) -> None:
         factors = np.asarray(info.get("factors", np.zeros(0, np.float32)), np.float32)
@@ -98,11 +105,16 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
         arrays["frames"].append(obs)
         arrays["factors"].append(factors)
         arrays["domain"].append(own)
+        if cfg.masks:
+            arrays["object_mask"].append(unwrapped.object_mask(factors))
         if cfg.pairs:
             n_task = len(factors) - len(unwrapped.domain.factors())
             others = pair_rng.choice([i for i in range(len(domains)) if i != own], size=cfg.pairs, replace=False)
-            arrays["pair_frames"].append([unwrapped.render_factors(np.concatenate([factors[:n_task], domains[o].factors()])) for o in others])
+            drawn = [np.concatenate([factors[:n_task], domains[o].factors()]) for o in others]
+            arrays["pair_frames"].append([unwrapped.render_factors(f) for f in drawn])
             arrays["pair_domain"].append(others)
+            if cfg.masks:
+                arrays["pair_object_mask"].append([unwrapped.object_mask(f) for f in drawn])
 
     fresh_starts = {"random": 0, "resets": n, "mixed": n // 2}[cfg.policy]
     obs, info = env.reset(seed=int(seeds[0]))
@@ -124,9 +136,8 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
         # one vectorised pass over the shard's factor rows, not a call per frame
         arrays["in_view"] = list(in_view(np.stack(arrays["factors"])))
     env.close()
-    dtypes = {"frames": np.uint8, "factors": np.float32, "domain": np.int16, "in_view": bool, "pair_frames": np.uint8, "pair_domain": np.int16}
     # frames first: pretrain memory-maps the shard's frames array
-    stored = {k: np.asarray(v, dtypes[k]) for k, v in arrays.items() if v}
+    stored = {k: np.asarray(v, SHARD_DTYPES[k]) for k, v in arrays.items() if v}
     path = out / _shard_name(index)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **stored)
@@ -134,7 +145,9 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
 
 
 def _check_pairs(cfg: CollectConfig, description: dict[str, Any]) -> None:
-    """Refuse pairs the env cannot draw, before any shard is written."""
+    """Refuse pairs or masks the env cannot draw, before any shard is written."""
+    if cfg.masks and not description["masks_objects"]:
+        raise DarlaError(f"{cfg.env} cannot take its objects out of a frame, so it has no object masks: collect without --masks")
     if not cfg.pairs:
         return
     if not description["draws_from_factors"]:
@@ -147,7 +160,7 @@ def _check_pairs(cfg: CollectConfig, description: dict[str, Any]) -> None:
 def _describe(cfg: CollectConfig) -> dict[str, Any]:
     """Facts about the env the manifest records: frame shape, factor names, domain names."""
     env = envs.make(cfg.env, cfg.domains)
-    obs, _ = env.reset(seed=cfg.seed)
+    obs, info = env.reset(seed=cfg.seed)
     unwrapped = env.unwrapped
     domain_env = isinstance(unwrapped, DomainEnv)
     description = {
@@ -155,6 +168,7 @@ def _describe(cfg: CollectConfig) -> dict[str, Any]:
         "factor_names": list(unwrapped.factor_names()) if domain_env else [],
         "domains": [d.to_dict() for d in getattr(unwrapped, "domains", ())],
         "draws_from_factors": domain_env,
+        "masks_objects": domain_env and unwrapped.without_objects(info["factors"]) is not None,
     }
     env.close()
     return description

@@ -16,6 +16,10 @@ FRAME_SUFFIXES = (".npy", ".npz")
 FRAMES_KEY = "frames"
 #: the array of an .npz shard holding each frame's renders in other domains
 PAIRS_KEY = "pair_frames"
+#: the arrays of an .npz shard holding where the task's objects are drawn in each frame, and in each paired render
+MASKS_KEY, PAIR_MASKS_KEY = "object_mask", "pair_object_mask"
+#: the darla collect flags that write each array pretraining may read besides the frames
+WRITTEN_BY = {PAIRS_KEY: "--pairs 1", MASKS_KEY: "--masks", PAIR_MASKS_KEY: "--pairs 1 --masks"}
 MANIFEST = "manifest.json"
 # size of a zip local file header before its variable-length name and extra fields
 _ZIP_LOCAL_HEADER = 30
@@ -28,7 +32,7 @@ def _map_npz(path: Path, array: str = FRAMES_KEY) -> np.ndarray:
         key = f"{array}.npy"
         if key not in members:
             if array != FRAMES_KEY:
-                raise DarlaError(f"{path} holds no '{array}' array: collect the frames with darla collect --pairs 1")
+                raise DarlaError(f"{path} holds no '{array}' array: collect the frames with darla collect {WRITTEN_BY.get(array, '')}".rstrip())
             if len(members) != 1:
                 raise DarlaError(
                     f"{path} holds arrays {[m[:-4] for m in members]} but none named '{FRAMES_KEY}': "
@@ -118,12 +122,17 @@ class FrameDataset:
     With ``domains``, each shard must hold ``domain`` (N,), each frame's domain id, as
     ``darla collect`` writes; :meth:`domains_of` reads them.
 
+    With ``masks``, each shard must hold ``object_mask`` (N, H, W), where the task's objects are
+    drawn, and with ``pairs`` also ``pair_object_mask`` (N, P, H, W), as ``darla collect --masks``
+    writes; :meth:`get_masks` and :meth:`get_pair_masks` read them.
+
     :param folder: the folder of shards.
     :param pairs: also map each shard's paired renders.
     :param domains: also read each shard's domain ids.
+    :param masks: also map each shard's object masks (and its pairs', with ``pairs``).
     """
 
-    def __init__(self, folder: str | Path, pairs: bool = False, domains: bool = False) -> None:
+    def __init__(self, folder: str | Path, pairs: bool = False, domains: bool = False, masks: bool = False) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DarlaError(f"frame folder {self.folder} does not exist: pass the folder that holds your .npy/.npz frames")
@@ -159,8 +168,23 @@ class FrameDataset:
                 if pair.ndim != 5 or pair.shape[0] != len(shard) or tuple(pair.shape[2:]) != self.frame_shape or pair.dtype != np.uint8:
                     raise DarlaError(f"{path}: '{PAIRS_KEY}' must be uint8 (N, P, H, W, C) beside its {len(shard)} frames of shape "
                                      f"{self.frame_shape}, got {pair.dtype} {tuple(pair.shape)}; collect again with --pairs")
+        self.mask_shards: list[np.ndarray] = []
+        self.pair_mask_shards: list[np.ndarray] = []
+        if masks:
+            self.mask_shards = [self._open_masks(p, MASKS_KEY, (len(s),)) for p, s in zip(paths, self.shards)]
+            if pairs:
+                self.pair_mask_shards = [self._open_masks(p, PAIR_MASKS_KEY, pair.shape[:2]) for p, pair in zip(paths, self.pair_shards)]
         if self.offsets[-1] == 0:
             raise DarlaError(f"{self.folder}: the frame files hold no frames: collect or generate frames first")
+
+    def _open_masks(self, path: Path, array: str, rows: tuple[int, ...]) -> np.ndarray:
+        """One shard's bool masks ``array``, refused unless shaped ``rows`` + the frames' (H, W)."""
+        masks = open_frames(path, array)
+        expected = (*rows, *self.frame_shape[:2])
+        if masks.dtype != np.bool_ or masks.shape != expected:
+            raise DarlaError(f"{path}: '{array}' must be bool {expected} beside its frames, got {masks.dtype} {masks.shape}; "
+                             f"collect again with {WRITTEN_BY[array]}")
+        return masks
 
     def _check_manifest(self) -> None:
         """Where ``darla collect`` left a manifest, the shards must be the ones it lists: the same
@@ -223,11 +247,27 @@ class FrameDataset:
         :param indices: global frame indices.
         :param seed: seeds the choice among a frame's paired renders.
         """
+        indices = np.sort(np.asarray(indices))
+        return self.get(indices), self._gather(self.pair_shards, indices, self._pair_columns(len(indices), seed))
+
+    def _pair_columns(self, n: int, seed: int) -> np.ndarray:
+        """Which of its paired renders each of ``n`` frames gets under ``seed``."""
         if not self.pair_shards:
             raise DarlaError(f"{self.folder} was opened without pairs: open it with FrameDataset(folder, pairs=True)")
+        return np.random.default_rng(seed).integers(0, self.pair_shards[0].shape[1], size=n)
+
+    def get_masks(self, indices: np.ndarray) -> np.ndarray:
+        """Object masks (bool, (N, H, W)) of the frames at global ``indices``, in sorted order as :meth:`get` returns them."""
+        if not self.mask_shards:
+            raise DarlaError(f"{self.folder} was opened without masks: open it with FrameDataset(folder, masks=True)")
+        return self._gather(self.mask_shards, np.sort(np.asarray(indices)))
+
+    def get_pair_masks(self, indices: np.ndarray, seed: int) -> np.ndarray:
+        """Object masks of the paired renders :meth:`get_pairs` returns for the same ``indices`` and ``seed``, row for row."""
+        if not self.pair_mask_shards:
+            raise DarlaError(f"{self.folder} was opened without the masks of its pairs: open it with FrameDataset(folder, pairs=True, masks=True)")
         indices = np.sort(np.asarray(indices))
-        columns = np.random.default_rng(seed).integers(0, self.pair_shards[0].shape[1], size=len(indices))
-        return self.get(indices), self._gather(self.pair_shards, indices, columns)
+        return self._gather(self.pair_mask_shards, indices, self._pair_columns(len(indices), seed))
 
     def pixel_twins(self, side: int = 32, chunk: int = 2048) -> np.ndarray:
         """For each frame, the index of its nearest other frame in pixels, frames that are exactly

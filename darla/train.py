@@ -27,7 +27,7 @@ from darla.errors import DarlaError, require_positive
 from darla.files import claim_run_folder, write_json_atomic
 from darla.figures import write_figures
 from darla.frames import FrameDataset
-from darla.models import VisionConfig, VisionModel, build_model, frames_to_tensor, get_variant, make_config
+from darla.models import VisionConfig, VisionModel, build_model, frames_to_tensor, get_variant, make_config, masks_to_tensor, reads_masks
 from darla.models.registry import check_size
 from darla.models.weak import PairedFields
 
@@ -277,6 +277,10 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
             x = frames_to_tensor(frames.get(idx), device)
         if model.takes_domains:
             labels["domain"] = torch.as_tensor(frames.domains_of(idx), device=device)
+        if model.takes_masks:
+            labels["mask"] = masks_to_tensor(frames.get_masks(idx), device)
+            if model.takes_pairs:
+                labels["pair_mask"] = masks_to_tensor(frames.get_pair_masks(idx, _seed_for(cfg.seed, step, world)), device)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
         if augment is not None and "pair" in labels:
             x, labels["pair"] = augment(x, labels["pair"])
@@ -334,7 +338,7 @@ def pretrain(
     """
     out = Path(out)
     variant = get_variant(config.variant)
-    frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains)
+    frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains, masks=reads_masks(config))
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     if train.augment != "none" and frames.channels != 3:
         raise DarlaError(f"--augment {train.augment} changes RGB colours, but {data} holds {frames.channels}-channel frames: use --augment none")

@@ -61,3 +61,20 @@ class DomainEnv(gym.Env, ABC):
     def render_factors(self, factors: np.ndarray) -> np.ndarray:
         """The frame (size, size, 3) uint8 for a factor vector laid out as ``info["factors"]``,
         leaving the episode as it was."""
+
+    def without_objects(self, factors: np.ndarray) -> np.ndarray | None:
+        """The factor vector of the same scene with the task's objects taken out; None where the env has no such
+        objects (then :meth:`object_mask` is refused)."""
+        return None
+
+    def object_mask(self, factors: np.ndarray) -> np.ndarray:
+        """Where the task's objects are drawn in the frame of ``factors``: bool (size, size), the pixels that change
+        when the objects are taken out. The simulator's own segmentation, for losses that must keep small objects.
+
+        :param factors: a factor vector laid out as ``info["factors"]``.
+        """
+        empty = self.without_objects(factors)
+        if empty is None:
+            raise DarlaError(f"{type(self).__name__} cannot take its objects out of a frame, so it has no object masks: "
+                             "collect without --masks")
+        return (self.render_factors(factors) != self.render_factors(empty)).any(axis=-1)

@@ -312,6 +312,12 @@ class SeekAvoidEnv(DomainEnv):
         domain = SeekAvoidDomain.from_factors(factors[n_task:], name="from_factors")
         return self.renderer.render(state, domain)
 
+    def without_objects(self, factors: np.ndarray) -> np.ndarray:
+        """``factors`` with every object's present flag cleared: the empty room, from the same pose."""
+        empty = check_factors(factors, self.factor_names()).copy()
+        empty[3 + 3 : 3 + 4 * self.n_objects : 4] = 0.0
+        return empty
+
 
 def kinds_of(state: SeekAvoidState, domain: SeekAvoidDomain) -> list[str]:
     """The kind of each object (can, hat, balloon or cake) in this domain."""

@@ -158,3 +158,35 @@ def test_pairs_need_domains_to_pair_with(tmp_path: Path) -> None:
     collect(CollectConfig(domains=("train",), frames=10), tmp_path / "unpaired")
     with pytest.raises(DarlaError, match="holds no 'pair_frames' array"):
         FrameDataset(tmp_path / "unpaired", pairs=True)
+
+
+def test_object_masks_are_where_the_objects_are_drawn(tmp_path: Path, capsys) -> None:
+    collect(CollectConfig(domains=("train",), frames=200, pairs=1, masks=True, policy="resets", seed=6), tmp_path / "m")
+    shard = np.load(tmp_path / "m" / "shard_00000.npz")
+    frames, factors, masks, pair_masks = shard["frames"], shard["factors"], shard["object_mask"], shard["pair_object_mask"]
+    assert masks.shape == (200, 64, 64) and pair_masks.shape == (200, 1, 64, 64) and masks.dtype == bool
+    env = envs.make("darla/SeekAvoid2D-v0", ("train",)).unwrapped
+    n_task = len(factors[0]) - len(env.domains[0].factors())
+    for i in (0, 77, 199):
+        # the mask is every pixel that changes when the objects are taken out of the recorded state
+        empty = env.render_factors(env.without_objects(factors[i]))
+        np.testing.assert_array_equal(masks[i], (frames[i] != empty).any(axis=-1))
+        paired = np.concatenate([factors[i, :n_task], env.domains[shard["pair_domain"][i, 0]].factors()])
+        np.testing.assert_array_equal(pair_masks[i, 0], env.object_mask(paired))
+    # objects are small: a few percent of a frame whose view holds an object's centre; without one, only the
+    # edges of objects beside the view
+    area = masks.mean(axis=(1, 2))
+    assert 0.005 < area[shard["in_view"]].mean() < 0.2, area[shard["in_view"]].mean()
+    assert area[~shard["in_view"]].mean() < area[shard["in_view"]].mean() / 4, (area[~shard["in_view"]].mean(), area[shard["in_view"]].mean())
+    data = FrameDataset(tmp_path / "m", pairs=True, masks=True)
+    np.testing.assert_array_equal(data.get_masks(np.array([5, 2])), masks[[2, 5]])
+    # the pair masks follow the paired renders get_pairs draws with the same seed
+    _, pairs = data.get_pairs(np.array([9, 4]), seed=3)
+    np.testing.assert_array_equal(pairs, shard["pair_frames"][[4, 9], 0])
+    np.testing.assert_array_equal(data.get_pair_masks(np.array([9, 4]), seed=3), pair_masks[[4, 9], 0])
+    collect(CollectConfig(domains=("train",), frames=10), tmp_path / "plain")
+    with pytest.raises(DarlaError, match="holds no 'object_mask' array: collect the frames with darla collect --masks"):
+        FrameDataset(tmp_path / "plain", masks=True)
+    code = main(["collect", "--env", "CartPole-v1", "--masks", "--frames", "5", "--out", str(tmp_path / "cartpole")])
+    assert_one_line_error(code, capsys.readouterr().err, "CartPole-v1 cannot take its objects out of a frame")
+    assert not (tmp_path / "cartpole").exists()

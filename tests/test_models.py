@@ -188,6 +188,35 @@ def test_dae_reconstruction_is_distance_between_dae_features(layer: str, pixel_w
     assert torch.allclose(model.reconstruction(logits, x), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["vae", "beta_vae_dae", "ada_gvae", "cycle_vae"])
+def test_object_weight_counts_object_pixels_one_plus_weight_times(name: str, rooms_dir: Path, tmp_path: Path) -> None:
+    frames = FrameDataset(rooms_dir)
+    model = small_model(name, frames, tmp_path, object_weight=4.0)
+    assert model.takes_masks and not small_model(name, frames, tmp_path).takes_masks
+    x = frames_to_tensor(frames.get(np.arange(4)))
+    logits = torch.randn_like(x)
+    mask = torch.zeros(4, 1, 32, 32)
+    mask[:, :, 10:14, 20:23] = 1.0
+    # the error of each masked pixel counts 1 + 4 times, every other pixel once
+    expected = model.reconstruction(logits, x) + 4.0 * model.reconstruction(logits, x, mask)
+    assert torch.allclose(model.reconstruction(logits, x, model.pixel_weight_of(mask)), expected, rtol=1e-5)
+    assert model.pixel_weight_of(None) is None
+    # the loss reads the mask: an all-zero mask leaves it as it was, a masked frame costs more
+    torch.manual_seed(1)
+    plain = model.loss(x, mask=torch.zeros_like(mask))["recon"]
+    torch.manual_seed(1)
+    assert torch.allclose(model.loss(x)["recon"], plain)
+    torch.manual_seed(1)
+    assert model.loss(x, mask=mask)["recon"] > plain
+
+
+def test_bad_object_weights_are_refused() -> None:
+    with pytest.raises(DarlaError, match="object_weight must be non-negative"):
+        make_config("ada_gvae", object_weight=-1.0)
+    with pytest.raises(DarlaError, match="the DAE's bottleneck has none: use dae_layer 'output'"):
+        make_config("beta_vae_dae", object_weight=5.0, dae_layer="bottleneck")
+
+
 def test_negative_pixel_weight_is_refused() -> None:
     with pytest.raises(DarlaError, match="pixel_weight must be non-negative"):
         make_config("ada_gvae_dae", pixel_weight=-1.0)

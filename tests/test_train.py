@@ -12,9 +12,10 @@ import torch
 from agents.augment import mix_channels, random_colour_mix, random_hue_rotation
 from conftest import SMALL
 from envs.pixels import hue_rotation_matrix
+from darla.collect import CollectConfig, collect
 from darla.errors import DarlaError
 from darla.frames import FrameDataset
-from darla.models import build_model, frames_to_tensor, make_config
+from darla.models import build_model, frames_to_tensor, make_config, masks_to_tensor
 from darla.device import native_bf16, resolve_precision
 from darla.train import AUGMENTATIONS, TrainConfig, fit
 
@@ -86,6 +87,25 @@ def test_colour_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir
             errors[augment] = float(((model.decode(model.encode(turned)) - turned) ** 2).mean())
     # measured on AMD EPYC (Zen 4): 0.0345, against 0.0501 unaugmented (hue rotation: 0.0367)
     assert errors["mix"] < 0.85 * errors["none"], errors
+
+
+def test_object_weight_keeps_the_small_objects_in_the_reconstruction(tmp_path: Path) -> None:
+    # frames of one room whose objects cover 2.5% of the pixels
+    collect(CollectConfig(domains=("A_default",), frames=1024, masks=True, policy="resets", seed=7), tmp_path / "frames")
+    frames = FrameDataset(tmp_path / "frames", masks=True)
+    index = np.arange(0, 1024, 4)
+    x, mask = frames_to_tensor(frames.get(index)), masks_to_tensor(frames.get_masks(index))
+    errors = {}
+    for weight in (0.0, 30.0):
+        torch.manual_seed(0)
+        model = build_model(make_config("vae", beta=1.0, object_weight=weight, **SMALL))
+        fit(model, frames, TrainConfig(steps=300, batch_size=32, lr=1e-3, device="cpu", precision="fp32"), tmp_path / str(weight))
+        with torch.no_grad():
+            error = (model.decode(model.encode(x)) - x).pow(2).mean(dim=1, keepdim=True)
+        errors[weight] = (float((error * mask).sum() / mask.sum()), float((error * (1 - mask)).sum() / (1 - mask).sum()))
+    # measured on Intel Xeon: object pixels 0.090 -> 0.025, the rest 0.0143 -> 0.0176
+    assert errors[30.0][0] < 0.5 * errors[0.0][0], errors
+    assert errors[30.0][1] < 1.5 * errors[0.0][1], errors
 
 
 def test_mix_apart_gives_each_frame_of_a_pair_its_own_colours() -> None:

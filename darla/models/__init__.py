@@ -12,7 +12,7 @@ from darla.models.autoencoders import (
     StackedAEConfig,
     StackedAutoencoder,
 )
-from darla.models.base import TrunkConfig, VisionConfig, VisionModel, frames_to_tensor
+from darla.models.base import TrunkConfig, VisionConfig, VisionModel, frames_to_tensor, masks_to_tensor, reads_masks
 from darla.models.pca import PCA, PCAConfig
 from darla.models.registry import VARIANTS, Variant, build_model, get_variant, make_config
 from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
@@ -42,5 +42,7 @@ __all__ = [
     "build_model",
     "frames_to_tensor",
     "make_config",
+    "masks_to_tensor",
     "get_variant",
+    "reads_masks",
 ]

@@ -129,6 +129,11 @@ def check_general(config: VisionConfig) -> None:
                          "ada_gvae and cycle_vae, have them): drop --general")
 
 
+def reads_masks(config: VisionConfig) -> bool:
+    """Whether a model of ``config`` weighs its reconstruction by object masks (a positive ``object_weight``)."""
+    return bool(getattr(config, "object_weight", 0.0))
+
+
 def frames_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 frames (N, H, W, C) -> float32 tensor (N, C, H, W) in [0, 1] on ``device``.
 
@@ -137,6 +142,11 @@ def frames_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | s
     tensor = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
     tensor = tensor.to(device, non_blocking=True)
     return tensor.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def masks_to_tensor(masks: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """bool masks (N, H, W) -> float32 tensor (N, 1, H, W) of 0 and 1 on ``device``, broadcast over channels."""
+    return torch.as_tensor(np.asarray(masks)).to(device, non_blocking=True)[:, None].float()
 
 
 class VisionModel(nn.Module):
@@ -157,6 +167,12 @@ class VisionModel(nn.Module):
     #: whether :meth:`loss` takes ``domain=``: each frame's domain id (N,), which pretraining
     #: then reads from the shards
     takes_domains: bool = False
+
+    @property
+    def takes_masks(self) -> bool:
+        """Whether :meth:`loss` takes ``mask=`` (and ``pair_mask=`` with pairs): where the task's objects are drawn,
+        (N, 1, H, W) in {0, 1}, which pretraining then reads from the shards (``darla collect --masks``)."""
+        return reads_masks(self.config)
 
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
@@ -221,10 +237,13 @@ class TrunkModel(VisionModel):
         """Decoder logits -> image (sigmoid, or identity for a linear trunk)."""
         return logits if self.config.linear else torch.sigmoid(logits)
 
-    def reconstruction(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-image reconstruction error of decoder ``logits`` against target ``x``: shape (N,)."""
+    def reconstruction(self, logits: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-image reconstruction error of decoder ``logits`` against target ``x``: shape (N,).
+
+        :param weight: per-pixel weights (N, 1, H, W) of the error; None weighs every pixel 1.
+        """
         if self.config.recon_loss == "bce":
             err = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         else:
             err = (self.output(logits) - x).pow(2)
-        return err.flatten(1).sum(dim=1)
+        return (err if weight is None else err * weight).flatten(1).sum(dim=1)

@@ -21,17 +21,23 @@ class VAEConfig(TrunkConfig):
         capacity ``C`` (nats) ramped linearly from 0 to ``capacity_max`` instead of ``beta * KL``.
     :param capacity_steps: training steps over which ``C`` reaches ``capacity_max``.
     :param gamma: weight of ``|KL - C|`` under the capacity objective.
+    :param object_weight: beyond DARLA: the reconstruction error of each pixel where the task's objects are drawn
+        counts ``1 + object_weight`` times (the simulator's masks, ``darla collect --masks``); 0 weighs every
+        pixel alike. Objects a few pixels wide are otherwise cheap to leave out of the code.
     """
 
     beta: float = 1.0
     capacity_max: float | None = None
     capacity_steps: int = 10_000
     gamma: float = 1000.0
+    object_weight: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.beta < 0:
             raise DarlaError(f"beta must be non-negative, got {self.beta}")
+        if self.object_weight < 0:
+            raise DarlaError(f"object_weight must be non-negative, got {self.object_weight}")
         if self.capacity_max is not None and (self.capacity_max < 0 or self.capacity_steps < 1):
             raise DarlaError("capacity_max must be >= 0 and capacity_steps >= 1")
 
@@ -68,11 +74,21 @@ class VAE(TrunkModel):
         cfg = self.config
         return float(cfg.capacity_max) * min(1.0, step / cfg.capacity_steps)
 
-    def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
-        """Negative ELBO with a weighted KL: ``recon + beta * KL`` or ``recon + gamma * |KL - C|``."""
+    def pixel_weight_of(self, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-pixel weights of the reconstruction error from object masks (N, 1, H, W): ``1 + object_weight`` on
+        the objects, 1 elsewhere; None (every pixel alike) without a mask or an object weight."""
+        if mask is None or not self.config.object_weight:
+            return None
+        return 1.0 + self.config.object_weight * mask
+
+    def loss(self, x: torch.Tensor, step: int = 0, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Negative ELBO with a weighted KL: ``recon + beta * KL`` or ``recon + gamma * |KL - C|``.
+
+        :param mask: where the task's objects are drawn in ``x`` (N, 1, H, W), for ``object_weight``.
+        """
         mu, logvar = self.posterior(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        recon = self.reconstruction(self.decoder(z), x).mean()
+        recon = self.reconstruction(self.decoder(z), x, self.pixel_weight_of(mask)).mean()
         kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
         kl = kl_per_dim.sum()
         terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}
@@ -107,6 +123,8 @@ class BetaVAEDAEConfig(VAEConfig):
             raise DarlaError(f"dae_layer must be 'output' or 'bottleneck', got {self.dae_layer!r}")
         if self.pixel_weight < 0:
             raise DarlaError(f"pixel_weight must be non-negative, got {self.pixel_weight}")
+        if self.object_weight and self.dae_layer != "output":
+            raise DarlaError(f"object_weight weighs pixels, but the DAE's {self.dae_layer} has none: use dae_layer 'output'")
         if self.dae is not None and (self.dae.image_size, self.dae.channels) != (self.image_size, self.channels):
             raise DarlaError(
                 f"the DAE sees {self.dae.image_size}x{self.dae.image_size}x{self.dae.channels} frames but this model "
@@ -143,13 +161,17 @@ class BetaVAEDAE(VAE):
         """
         return self.dae.decode(self.dae.encode(images))
 
-    def reconstruction(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def reconstruction(self, logits: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Per-image ||J(x_hat) - J(x)||^2 with J the frozen DAE, plus ``pixel_weight`` times the error in
-        pixels; gradients flow only through x_hat."""
+        pixels; gradients flow only through x_hat.
+
+        :param weight: per-pixel weights (N, 1, H, W) of both errors (J at the DAE's output is an image); None: 1.
+        """
         layer = self.config.dae_layer
         with torch.no_grad():
             target = self.dae.features(x, layer)
-        error = (self.dae.features(self.output(logits), layer) - target).pow(2).flatten(1).sum(dim=1)
+        error = (self.dae.features(self.output(logits), layer) - target).pow(2)
+        error = (error if weight is None else error * weight).flatten(1).sum(dim=1)
         if self.config.pixel_weight:
-            error = error + self.config.pixel_weight * super().reconstruction(logits, x)
+            error = error + self.config.pixel_weight * super().reconstruction(logits, x, weight)
         return error
