@@ -414,10 +414,14 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     overrides = {"frames": {}} | {frames_of[rep]: collect for rep, collect in collects.items()}
     cells = []
     for name, override in overrides.items():
-        # a variant that learns from pairs gets each frame's state drawn in another train domain too
-        pairs = int(any(get_variant(r).model.takes_pairs for r in reps if frames_of[r] == name))
+        users = [r for r in reps if frames_of[r] == name]
+        # a variant that learns from pairs gets each frame's state drawn in another train domain too, and one that
+        # weighs the objects' pixels (object_weight) their masks
+        pairs = int(any(get_variant(r).model.takes_pairs for r in users))
+        masks = any(budget.vision.get(r, {}).get("object_weight") for r in users)
         cells.append(Cell(name, Job.plan("collect", {**budget_frames(budget, cfg.env, cfg.seed, override), "out": str(out / name),
-                                                     **({"pairs": pairs} if pairs else {})}), str(out / name / "manifest.json")))
+                                                     **({"pairs": pairs} if pairs else {}), **({"masks": True} if masks else {})}),
+                          str(out / name / "manifest.json")))
     vision = {}
     for rep in reps:
         folder = out / "vision" / rep

@@ -276,6 +276,16 @@ def test_a_representation_may_learn_on_frames_of_its_own(tmp_path: Path, monkeyp
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae") and cells["vision/dae"].needs == ("frames",)
 
 
+def test_frames_carry_object_masks_where_a_representation_weighs_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = reproduce_module.BUDGETS["smoke"]
+    own = {"object_weight": 10.0, "collect": {"policy": "random", "domains": ["train"]}}
+    monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, vision={**budget.vision, "ada_gvae": own}))
+    cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=("beta_vae_dae", "ada_gvae")), tmp_path)}
+    assert cells["frames_domains-train_policy-random"].args["masks"] is True
+    assert cells["vision/ada_gvae"].args["model"]["object_weight"] == 10.0
+    assert "masks" not in cells["frames"].args
+
+
 @dataclasses.dataclass
 class ThreadsSeen:
     """A cell's job that writes torch's thread count at its start and, after ``wait`` seconds at most,
