@@ -181,6 +181,8 @@ def _read_shard(path: Path) -> dict[str, Any]:
             entry = {"file": path.name, "frames": len(shard["frames"]), "sha256": file_sha256(path)}
             if "in_view" in shard:
                 entry["in_view"] = shard["in_view"]
+            if "object_mask" in shard:
+                entry["object_pixels"] = shard["object_mask"].mean(axis=(1, 2))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         # shards are written whole, so a damaged one was damaged after collect wrote it
         raise DarlaError(f"shard {path} is damaged ({type(exc).__name__}): delete it and rerun the same command to draw it again") from None
@@ -220,7 +222,11 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
     bar.close()
     shards = [entries[i] if i in entries else _read_shard(out / _shard_name(i)) for i in range(n_shards)]
     in_view = [s.pop("in_view") for s in shards if "in_view" in s]
+    object_pixels = [s.pop("object_pixels") for s in shards if "object_pixels" in s]
     statistics = {"object_in_view_share": float(np.concatenate(in_view).mean())} if in_view else {}
+    if object_pixels:
+        # what object_weight is weighed against: the share of a frame's pixels the objects cover, on average
+        statistics["object_pixel_share"] = float(np.concatenate(object_pixels).mean())
     write_json_atomic(
         out / MANIFEST,
         {
@@ -229,6 +235,7 @@ def collect(cfg: CollectConfig, out: str | Path) -> Path:
             **description,
             "frames": sum(s["frames"] for s in shards),
             "pairs": cfg.pairs,
+            "masks": cfg.masks,
             **statistics,
             "shards": shards,
         },

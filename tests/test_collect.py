@@ -178,6 +178,8 @@ def test_object_masks_are_where_the_objects_are_drawn(tmp_path: Path, capsys) ->
     area = masks.mean(axis=(1, 2))
     assert 0.005 < area[shard["in_view"]].mean() < 0.2, area[shard["in_view"]].mean()
     assert area[~shard["in_view"]].mean() < area[shard["in_view"]].mean() / 4, (area[~shard["in_view"]].mean(), area[shard["in_view"]].mean())
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["masks"] is True and manifest["object_pixel_share"] == pytest.approx(area.mean())
     data = FrameDataset(tmp_path / "m", pairs=True, masks=True)
     np.testing.assert_array_equal(data.get_masks(np.array([5, 2])), masks[[2, 5]])
     # the pair masks follow the paired renders get_pairs draws with the same seed
