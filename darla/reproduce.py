@@ -411,10 +411,11 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     teachers = {rep: get_variant(rep).teacher for rep in cfg.methods if rep in ALL_REPRESENTATIONS}
     needed = set(cfg.methods) | {t for t in teachers.values() if t is not None}
     reps = [r for r in ALL_REPRESENTATIONS if r in needed]
-    # the budget's frames, and one more collection for each other ``collect`` a representation's settings name
+    # the budget's frames, and one more collection for each other ``collect`` a representation's settings name; only
+    # those some representation learns on (a run of pixel agents alone collects nothing)
     collects = {rep: budget.vision.get(rep, {}).get("collect", {}) for rep in reps}
     frames_of = {rep: frames_cell(collect) for rep, collect in collects.items()}
-    overrides = {"frames": {}} | {frames_of[rep]: collect for rep, collect in collects.items()}
+    overrides = {frames_of[rep]: collect for rep, collect in collects.items()}
     cells = []
     for name, override in overrides.items():
         users = [r for r in reps if frames_of[r] == name]

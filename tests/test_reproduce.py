@@ -284,6 +284,10 @@ def test_frames_carry_object_masks_where_a_representation_weighs_objects(tmp_pat
     assert cells["frames_domains-train_policy-random"].args["masks"] is True
     assert cells["vision/ada_gvae"].args["model"]["object_weight"] == 10.0
     assert "masks" not in cells["frames"].args
+    # frames nothing learns on are not collected: the budget's own, for ada_gvae alone; any, for pixel agents alone
+    alone = {c.name for c in plan_cells(ReproduceConfig(budget="smoke", methods=("ada_gvae",)), tmp_path / "alone")}
+    assert {n for n in alone if n.startswith("frames")} == {"frames_domains-train_policy-random"}
+    assert not any(c.name.startswith("frames") for c in plan_cells(ReproduceConfig(budget="smoke", methods=("pixels",)), tmp_path / "p"))
 
 
 @dataclasses.dataclass
