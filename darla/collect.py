@@ -106,15 +106,16 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
         arrays["factors"].append(factors)
         arrays["domain"].append(own)
         if cfg.masks:
-            arrays["object_mask"].append(unwrapped.object_mask(factors))
+            arrays["object_mask"].append(unwrapped.object_mask(factors, obs))
         if cfg.pairs:
             n_task = len(factors) - len(unwrapped.domain.factors())
             others = pair_rng.choice([i for i in range(len(domains)) if i != own], size=cfg.pairs, replace=False)
             drawn = [np.concatenate([factors[:n_task], domains[o].factors()]) for o in others]
-            arrays["pair_frames"].append([unwrapped.render_factors(f) for f in drawn])
+            renders = [unwrapped.render_factors(f) for f in drawn]
+            arrays["pair_frames"].append(renders)
             arrays["pair_domain"].append(others)
             if cfg.masks:
-                arrays["pair_object_mask"].append([unwrapped.object_mask(f) for f in drawn])
+                arrays["pair_object_mask"].append([unwrapped.object_mask(f, r) for f, r in zip(drawn, renders)])
 
     fresh_starts = {"random": 0, "resets": n, "mixed": n // 2}[cfg.policy]
     obs, info = env.reset(seed=int(seeds[0]))

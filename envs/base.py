@@ -67,14 +67,16 @@ class DomainEnv(gym.Env, ABC):
         objects (then :meth:`object_mask` is refused)."""
         return None
 
-    def object_mask(self, factors: np.ndarray) -> np.ndarray:
+    def object_mask(self, factors: np.ndarray, frame: np.ndarray | None = None) -> np.ndarray:
         """Where the task's objects are drawn in the frame of ``factors``: bool (size, size), the pixels that change
         when the objects are taken out. The simulator's own segmentation, for losses that must keep small objects.
 
         :param factors: a factor vector laid out as ``info["factors"]``.
+        :param frame: that frame, where the caller already has it (it is drawn otherwise).
         """
         empty = self.without_objects(factors)
         if empty is None:
             raise DarlaError(f"{type(self).__name__} cannot take its objects out of a frame, so it has no object masks: "
                              "collect without --masks")
-        return (self.render_factors(factors) != self.render_factors(empty)).any(axis=-1)
+        drawn = self.render_factors(factors) if frame is None else frame
+        return (drawn != self.render_factors(empty)).any(axis=-1)
