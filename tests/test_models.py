@@ -199,8 +199,8 @@ def test_object_weight_counts_object_pixels_one_plus_weight_times(name: str, roo
     mask[:, :, 10:14, 20:23] = 1.0
     # the error of each masked pixel counts 1 + 4 times, every other pixel once
     expected = model.reconstruction(logits, x) + 4.0 * model.reconstruction(logits, x, mask)
-    assert torch.allclose(model.reconstruction(logits, x, model.pixel_weight_of(mask)), expected, rtol=1e-5)
-    assert model.pixel_weight_of(None) is None
+    assert torch.allclose(model.reconstruction(logits, x, model.error_weights(mask)), expected, rtol=1e-5)
+    assert model.error_weights(None) is None
     # the loss reads the mask: an all-zero mask leaves it as it was, a masked frame costs more
     torch.manual_seed(1)
     plain = model.loss(x, mask=torch.zeros_like(mask))["recon"]

@@ -74,7 +74,7 @@ class VAE(TrunkModel):
         cfg = self.config
         return float(cfg.capacity_max) * min(1.0, step / cfg.capacity_steps)
 
-    def pixel_weight_of(self, mask: torch.Tensor | None) -> torch.Tensor | None:
+    def error_weights(self, mask: torch.Tensor | None) -> torch.Tensor | None:
         """Per-pixel weights of the reconstruction error from object masks (N, 1, H, W): ``1 + object_weight`` on
         the objects, 1 elsewhere; None (every pixel alike) without a mask or an object weight."""
         if mask is None or not self.config.object_weight:
@@ -88,7 +88,7 @@ class VAE(TrunkModel):
         """
         mu, logvar = self.posterior(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        recon = self.reconstruction(self.decoder(z), x, self.pixel_weight_of(mask)).mean()
+        recon = self.reconstruction(self.decoder(z), x, self.error_weights(mask)).mean()
         kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
         kl = kl_per_dim.sum()
         terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}

@@ -116,7 +116,7 @@ class PairedMixin:
             mu = shared * mean + (1 - shared) * mu
             lv = shared * logvar + (1 - shared) * lv
             z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
-            weight = self.pixel_weight_of(where)  # type: ignore[attr-defined]
+            weight = self.error_weights(where)  # type: ignore[attr-defined]
             recon = recon + self.reconstruction(self.decoder(z), target, weight).mean() / 2  # type: ignore[attr-defined]
             kl_per_dim = kl_per_dim + 0.5 * (mu.pow(2) + lv.exp() - 1.0 - lv).mean(dim=0) / 2
         kl = kl_per_dim.sum()
@@ -333,7 +333,7 @@ class CycleVAE(VAE):
         mu, logvar, specific = self.parts(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         partner = torch.arange(len(x), device=x.device) if domain is None else same_domain_partners(domain)
-        recon = self.reconstruction(self.decoder(torch.cat([z, specific[partner]], dim=1)), x, self.pixel_weight_of(mask)).mean()
+        recon = self.reconstruction(self.decoder(torch.cat([z, specific[partner]], dim=1)), x, self.error_weights(mask)).mean()
         kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
         kl = kl_per_dim.sum()
         terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}
