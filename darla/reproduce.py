@@ -371,6 +371,12 @@ def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
     return groups
 
 
+def frames_carry(variant: str, model: dict[str, Any]) -> dict[str, Any]:
+    """The collect fields a learner needs beyond the frames: ``pairs`` for a variant that learns from pairs, ``masks``
+    for one whose config fields ``model`` weigh the objects' pixels (``object_weight``)."""
+    return {**({"pairs": 1} if get_variant(variant).model.takes_pairs else {}), **({"masks": True} if model.get("object_weight") else {})}
+
+
 def budget_frames(budget: Budget, env_id: str, seed: int, override: dict[str, Any] | None = None) -> dict[str, Any]:
     """The :class:`darla.collect.CollectConfig` fields of a budget's vision frames in ``env_id``: the ``train``
     group, and the budget's extra groups where the env has them.
@@ -418,13 +424,10 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     overrides = {frames_of[rep]: collect for rep, collect in collects.items()}
     cells = []
     for name, override in overrides.items():
-        users = [r for r in reps if frames_of[r] == name]
-        # a variant that learns from pairs gets each frame's state drawn in another train domain too, and one that
-        # weighs the objects' pixels (object_weight) their masks
-        pairs = int(any(get_variant(r).model.takes_pairs for r in users))
-        masks = any(budget.vision.get(r, {}).get("object_weight") for r in users)
-        cells.append(Cell(name, Job.plan("collect", {**budget_frames(budget, cfg.env, cfg.seed, override), "out": str(out / name),
-                                                     **({"pairs": pairs} if pairs else {}), **({"masks": True} if masks else {})}),
+        # what every representation learning on these frames needs of them (each frame's state drawn in another train
+        # domain, the objects' masks)
+        carry = {k: v for r in reps if frames_of[r] == name for k, v in frames_carry(r, budget.vision.get(r, {})).items()}
+        cells.append(Cell(name, Job.plan("collect", {**budget_frames(budget, cfg.env, cfg.seed, override), "out": str(out / name), **carry}),
                           str(out / name / "manifest.json")))
     vision = {}
     for rep in reps:

@@ -34,7 +34,7 @@ from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE
 from darla.files import write_json_atomic
 from darla.models import get_variant
-from darla.reproduce import ALL_REPRESENTATIONS, BUDGETS, Job, budget_frames, domain_groups, source_domains
+from darla.reproduce import ALL_REPRESENTATIONS, BUDGETS, Job, budget_frames, domain_groups, frames_carry, source_domains
 from darla.runner import EXECUTORS, Cell, run_cells
 
 #: what a spec may set
@@ -144,7 +144,9 @@ def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[
     cells: list[Cell] = []
     visions: list[Path | None] = [None]
     if cfg.method in ALL_REPRESENTATIONS:  # an agent on pixels needs no frames collected beforehand
-        collect = {**budget_frames(plan, cfg.env, cfg.seed), **spec.get("collect", {})}
+        # frames with the objects' masks where the trial's model weighs them (pairs are refused above)
+        collect = {**budget_frames(plan, cfg.env, cfg.seed), **frames_carry(cfg.method, {**plan.model, **spec.get("model", {})}),
+                   **spec.get("collect", {})}
         frames = out / "frames" / _key(collect)
         cells.append(Cell(f"frames/{frames.name}", Job.plan("collect", {**collect, "out": str(frames)}), str(frames / "manifest.json")))
         visions = [_vision_cells(cfg, spec, frames, cfg.seed + v, cells, out) for v in range(cfg.vision_seeds)]

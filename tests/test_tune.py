@@ -96,3 +96,13 @@ def test_vision_seeds_train_a_model_and_its_teacher_per_seed_and_score_every_age
     assert len(evaluation.job.args["config"]["agents"]) == 4 and len(evaluation.needs) == 4
     # the first vision seed's cells are those a search without vision seeds plans, so an older search continues
     assert {c.name for c in one} - {"eval/" + evaluation_one.name} <= set(cells) and evaluation_one != evaluation_two
+
+
+def test_a_trial_that_weighs_objects_collects_their_masks(tmp_path: Path) -> None:
+    def frames_args(spec: dict) -> dict:
+        cells, _ = trial_cells(TuneConfig(budget="smoke", method="vae", candidates={"a": spec}), spec, tmp_path)
+        return next(c.job.args for c in cells if c.name.startswith("frames/"))
+
+    assert frames_args({"model": {"object_weight": 50.0}})["masks"] is True
+    # without the weight, the frames (and their folder's name) are as before
+    assert "masks" not in frames_args({"model": {"beta": 2.0}})
