@@ -1,6 +1,7 @@
 """Vision throughput in one run: beta_vae_dae pretraining (images/s and FLOP/s, in float32, at
-the trainer's default precision, and that precision with the compiled step), encoder inference (frames/s at batch 1, 8, 64) and a large
-float32 matmul's FLOP rate as the machine's reference.
+the trainer's default precision, and that precision with the compiled step), encoder inference (frames/s at
+batch 1, 8, 64), a FrameEncoder over many frames at two pass sizes, and a large float32 matmul's FLOP rate as
+the machine's reference.
 
 Usage: python benchmarks/bench_vision.py [--device auto] [--out benchmarks/results/vision_cpu.json]
 Targets: encoder inference at batch 64 reaches at least half the matmul FLOP rate; pretraining at
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -27,9 +29,10 @@ from darla.device import resolve_device, resolve_precision
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.inference import compiled_encoder
-from darla.models import build_model, make_config
+from darla.models import build_model, frames_to_tensor, make_config
 from darla.synthetic import make_rooms
 from darla.train import TrainConfig, fit
+from darla.wrappers import ENCODE_BATCH, FrameEncoder
 
 
 def seconds_per_call(fn: Callable[[], object], device: torch.device, min_time: float = 2.0) -> float:
@@ -59,8 +62,14 @@ def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 64
     eager and compiled (:func:`darla.inference.compiled_encoder`).
 
     Each figure is the median over several freshly allocated inputs: on this machine's CPU the
-    speed of one allocation can differ from the next by up to 2x.
+    speed of one allocation can differ from the next by up to 2x. Inputs are random uint8 frames made
+    float as :class:`~darla.wrappers.FrameEncoder` makes them (:func:`~darla.models.frames_to_tensor`:
+    channels-last strides, which eager convolutions on a CPU run up to 2x faster than contiguous NCHW).
     """
+
+    def frames(batch: int) -> torch.Tensor:
+        return frames_to_tensor(torch.randint(0, 256, (batch, 64, 64, 3), dtype=torch.uint8), device)
+
     model = build_model(make_config("vae")).to(device).eval()
     with FlopCounterMode(display=False) as counter:
         model.encode(torch.rand(1, 3, 64, 64, device=device))
@@ -69,13 +78,31 @@ def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 64
     for mode, encode in (("eager", model.encode), ("compiled", compiled_encoder(model))):
         with torch.inference_mode(mode == "eager"):
             for batch in batches:
-                encode(torch.rand(batch, 3, 64, 64, device=device))  # compile outside the timing
+                encode(frames(batch))  # compile outside the timing
                 fps = float(np.median([
                     batch / seconds_per_call(lambda: encode(x), device, min_time=0.3)
-                    for x in (torch.rand(batch, 3, 64, 64, device=device) for _ in range(8))
+                    for x in (frames(batch) for _ in range(8))
                 ]))
                 results[f"{mode}_batch_{batch}"] = {"frames_per_s": fps, "flops_per_s": fps * flops_per_frame}
     return results
+
+
+def frame_encoder(device: torch.device, batches: tuple[int, ...] = (ENCODE_BATCH, 512), frames: int = 4096, rounds: int = 6) -> dict:
+    """Frames/s of :class:`~darla.wrappers.FrameEncoder` in float32 (what reports and metrics encode with) over
+    ``frames`` random uint8 frames, at each number of frames per forward pass; the median of ``rounds`` rounds that
+    take the pass sizes in turn, after one of warm-up."""
+    model = build_model(make_config("vae")).to(device)
+    space = gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
+    encoders = {batch: FrameEncoder(model, space, precision="fp32", batch=batch) for batch in batches}
+    images = np.random.default_rng(0).integers(0, 256, (frames, 64, 64, 3), dtype=np.uint8)
+    rates: dict[int, list[float]] = {batch: [] for batch in batches}
+    for round_ in range(rounds + 1):
+        for batch, encode in encoders.items():
+            start = time.perf_counter()
+            encode(images)
+            if round_:
+                rates[batch].append(frames / (time.perf_counter() - start))
+    return {f"batch_{batch}": {"frames_per_s": float(np.median(r)), "rounds": r} for batch, r in rates.items()}
 
 
 def training_flops_per_image(model: torch.nn.Module, batch_size: int) -> float:
@@ -154,6 +181,7 @@ def main() -> None:
         "encoder_batch64_over_matmul": {
             mode: encoder[f"{mode}_batch_64"]["flops_per_s"] / matmul for mode in ("eager", "compiled")
         },
+        "frame_encoder": frame_encoder(device),
         "pretraining_beta_vae_dae": pretraining(device),
     }
     result["pretraining_over_matmul"] = {

@@ -40,8 +40,6 @@ RUN_FILE = "inspect.json"
 METRICS_FILE = "metrics.json"
 #: domain names that may appear in a file name as they are
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-#: frames per call of the encoder: bounds the float copy of a batch in memory
-ENCODE_BATCH = 512
 #: the stages the progress bar counts
 STAGES = ("figures", *METRICS, "discriminator", "invariance")
 #: a fifth of disentanglement_lib's sample counts, so a report takes minutes on a CPU
@@ -116,18 +114,13 @@ def default_domains(env_id: str) -> tuple[str, ...]:
 
 def encoder(model: VisionModel, general: bool = False) -> Represent:
     """The model's code as a representation function on uint8 frames: the agents' encoder
-    (:class:`~darla.wrappers.FrameEncoder`) in float32, in batches.
+    (:class:`~darla.wrappers.FrameEncoder`) in float32.
 
     :param model: the vision model.
     :param general: only its domain-general latents (what an agent with ``general=True`` sees).
     """
     shape = (model.config.image_size, model.config.image_size, model.config.channels)
-    encode = FrameEncoder(model, gym.spaces.Box(0, 255, shape, np.uint8), general=general, precision="fp32")
-
-    def represent(frames: np.ndarray) -> np.ndarray:
-        return np.concatenate([encode(frames[i : i + ENCODE_BATCH]) for i in range(0, len(frames), ENCODE_BATCH)])
-
-    return represent
+    return FrameEncoder(model, gym.spaces.Box(0, 255, shape, np.uint8), general=general, precision="fp32")
 
 
 def figure_name(kind: str, domain: str, index: int) -> str:

@@ -59,6 +59,17 @@ def test_bfloat16_codes_stay_within_bfloat16s_rounding_of_float32s(vision) -> No
         FrameEncoder(vision, space, device="cpu", precision="fp16")
 
 
+def test_many_frames_are_encoded_a_pass_at_a_time_to_the_same_codes(vision) -> None:
+    space = gym.make(ID).observation_space
+    frames = np.stack([gym.make(ID, domain="train").reset(seed=s)[0] for s in range(10)])
+    whole = FrameEncoder(vision, space, device="cpu", precision="fp32", batch=64)(frames)
+    passes = FrameEncoder(vision, space, device="cpu", precision="fp32", batch=3)(frames)
+    assert passes.shape == (10, vision.latent_dim) and np.allclose(passes, whole, atol=1e-6)
+    assert FrameEncoder(vision, space, device="cpu", batch=3)(frames[:0]).shape == (0, vision.latent_dim)
+    with pytest.raises(DarlaError, match="batch must be at least 1, got 0"):
+        FrameEncoder(vision, space, device="cpu", batch=0)
+
+
 def test_stacking_keeps_the_last_codes_in_order(vision) -> None:
     env = LatentObservation(gym.make(ID), vision, stack=3, device="cpu")
     first, _ = env.reset(seed=1)
