@@ -1,10 +1,10 @@
-"""Agent throughput in one run, on darla/SeekAvoid2D-v0 with 8 envs:
+"""Agent throughput in one run, on darla/SeekAvoid2D-v0, each agent with its own hyperparameters (n_envs included):
 - env steps/s of PPO training on latent codes vs PPO CnnPolicy on pixels, as a ratio, with the
   encoder in float32 and at ``--precision auto`` (bfloat16 where the CPU computes it natively),
   with the share of each run's time spent in the envs, in encoding, in PPO's updates and in the
   rest of the rollouts;
 - steps/s of batched encoding (VecLatentObservation) vs per-env encoding (a DummyVecEnv of
-  LatentObservation wrappers), as a ratio (target: at least 2x).
+  LatentObservation wrappers), as a ratio (target: at least 2x), at the latent agent's n_envs.
 
 Usage: python benchmarks/bench_agents.py [--vision CKPT] [--steps 16384] [--out benchmarks/results/agents.json]
 Without --vision, an untrained DARLA-sized VAE is used: speed does not depend on the weights.
@@ -37,7 +37,8 @@ from darla.models import build_model, make_config
 from darla.wrappers import LatentObservation, VecLatentObservation
 
 ENV = "darla/SeekAvoid2D-v0"
-N_ENVS = 8
+#: the latent agent's parallel envs, at which the envs and the encoders are measured alone
+N_ENVS = int(hyperparams("ppo", ENV, "latent")["n_envs"])
 
 
 def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
@@ -52,7 +53,7 @@ def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
 
 
 def train_envs() -> DummyVecEnv:
-    """N_ENVS raw envs of the train group, as every measurement here steps them."""
+    """N_ENVS raw envs of the train group, as the latent agent steps them."""
     return DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)])
 
 
@@ -93,8 +94,9 @@ def ppo_steps_per_second(mode: str, vision: str | None, steps: int, precision: s
     runs on ``device``, the policy on ``policy_device`` (default: the same)."""
     cfg = AgentConfig(mode=mode, vision=vision, device=device, precision=precision)
     params = hyperparams("ppo", ENV, mode)
-    agent = make_agent("ppo", mode, build_env(cfg, ["train"], N_ENVS, 0), params, seed=0, device=policy_device or device)
-    agent.learn(params["n_steps"] * N_ENVS)  # warm-up: first rollout and update
+    n_envs = int(params["n_envs"])
+    agent = make_agent("ppo", mode, build_env(cfg, ["train"], n_envs, 0), params, seed=0, device=policy_device or device)
+    agent.learn(params["n_steps"] * n_envs)  # warm-up: first rollout and update
     watch, top = Stopwatch(), agent.get_env()
     bottom = top
     while isinstance(bottom, VecEnvWrapper):
@@ -134,7 +136,7 @@ def main() -> None:
         pixel_ppo, shares["PPO training on pixels"] = ppo_steps_per_second("pixels", None, args.steps)
     report = {
         "env": ENV,
-        "n_envs": N_ENVS,
+        "n_envs": {mode: int(hyperparams("ppo", ENV, mode)["n_envs"]) for mode in ("latent", "pixels")},
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": native_bf16(torch.device("cpu")), "torch": torch.__version__},
         "torch_threads": torch.get_num_threads(),
