@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import envs
-from agents import check_action_space, check_algorithm
+from agents import check_action_space, check_algorithm, hyperparams
 from darla.agent import AgentConfig, train_agent
 from darla.checkpoint import load_vision, read_config
 from darla.collect import CollectConfig, collect
@@ -469,7 +469,10 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                          "eval_freq": max(1, budget.agent_steps // 2), "eval_episodes": min(5, budget.episodes),
                          "checkpoint_freq": budget.agent_steps,
                          **({"mode": "latent", "vision": vision[method], "general": general(method)} if method in vision else {"mode": method})}
-                cells.append(Cell(f"agents/{protocol}/{method}/seed{k}", Job.plan("agent", {"config": agent, "out": str(folder)}),
+                # the hyperparameter file's settings are part of the plan: an agent trained under others is redone
+                settings = hyperparams(cfg.algo, cfg.env, agent["mode"])
+                cells.append(Cell(f"agents/{protocol}/{method}/seed{k}",
+                                  Job.plan("agent", {"config": agent, "hyperparams": settings, "out": str(folder)}),
                                   str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), resumable=False))
             evaluation = out / "eval" / protocol / method
             cells.append(Cell(f"eval/{protocol}/{method}", Job.plan("evaluate",

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+import agents.factory as agents_factory
 import darla.reproduce as reproduce_module
 import envs
 import darla.runner as runner_module
@@ -140,6 +142,24 @@ def test_the_claim_budgets_extra_rooms_never_hold_the_targets_objects(tmp_path: 
     # an env without extra rooms collects from its train group
     reacher = {c.name: c for c in plan_cells(ReproduceConfig(env="darla/ReacherPixels-v0", budget="claim", methods=("vae",)), tmp_path)}
     assert reacher["frames"].args["domains"] == ["train"] and "augment" not in reacher["vision/vae"].args
+
+
+def test_an_agent_planned_under_other_hyperparameters_is_redone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = ReproduceConfig(budget="smoke", protocols=("single",), methods=("vae", "pixels"), device="cpu")
+    cells = plan_cells(cfg, tmp_path)
+    for cell in cells:  # every cell finished, as a whole run leaves them
+        Path(cell.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(cell.output).touch()
+        runner_module._finish(tmp_path, cell, 1.0)
+    assert set(finished_cells(cells, tmp_path)) == {c.name for c in cells}
+    table = yaml.safe_load((agents_factory.HYPERPARAMS / "ppo.yml").read_text())
+    table["darla/SeekAvoid2D-v0"]["latent"]["n_epochs"] = 3
+    (tmp_path / "hyperparams").mkdir()
+    (tmp_path / "hyperparams" / "ppo.yml").write_text(yaml.safe_dump(table))
+    monkeypatch.setattr(agents_factory, "HYPERPARAMS", tmp_path / "hyperparams")
+    replanned = plan_cells(cfg, tmp_path)
+    # the latent agent and its evaluation are redone; the pixel agent's settings did not change
+    assert {c.name for c in replanned} - set(finished_cells(replanned, tmp_path)) == {"agents/single/vae/seed0", "eval/single/vae"}
 
 
 def test_cells_with_the_longest_chain_behind_them_run_first(tmp_path: Path) -> None:
