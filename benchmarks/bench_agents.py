@@ -41,6 +41,11 @@ ENV = "darla/SeekAvoid2D-v0"
 N_ENVS = int(hyperparams("ppo", ENV, "latent")["n_envs"])
 
 
+def agent_envs() -> dict[str, int]:
+    """Each PPO agent's parallel envs, as the hyperparameter file sets them."""
+    return {mode: int(hyperparams("ppo", ENV, mode)["n_envs"]) for mode in ("latent", "pixels")}
+
+
 def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
     """Random-action env steps/s of a VecEnv (all sub-envs counted)."""
     venv.seed(0)
@@ -136,7 +141,7 @@ def main() -> None:
         pixel_ppo, shares["PPO training on pixels"] = ppo_steps_per_second("pixels", None, args.steps)
     report = {
         "env": ENV,
-        "n_envs": {mode: int(hyperparams("ppo", ENV, mode)["n_envs"]) for mode in ("latent", "pixels")},
+        "n_envs": agent_envs(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": native_bf16(torch.device("cpu")), "torch": torch.__version__},
         "torch_threads": torch.get_num_threads(),

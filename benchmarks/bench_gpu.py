@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 import darla
-from bench_agents import ENV, N_ENVS, encoding_steps_per_second, ppo_steps_per_second, train_envs, untrained_vision, vec_steps_per_second
+from bench_agents import ENV, agent_envs, encoding_steps_per_second, ppo_steps_per_second, train_envs, untrained_vision, vec_steps_per_second
 from bench_vision import cpu_name, encoder_inference, pretraining, seconds_per_call
 from darla.device import resolve_device
 from darla.files import write_json_atomic
@@ -73,7 +73,7 @@ def agents(device: torch.device, steps: int) -> dict[str, Any]:
         pixels, pixel_shares = ppo_steps_per_second("pixels", None, steps, "auto", str(device))
     return {
         "env": ENV,
-        "n_envs": N_ENVS,
+        "n_envs": agent_envs(),
         "steps_per_second": {
             "raw frames (DummyVecEnv)": raw,
             "VecLatentObservation, fp32": encoding["fp32"],

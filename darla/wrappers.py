@@ -40,8 +40,8 @@ class FrameEncoder:
     :param general: give only the model's domain-general latents (LUSR's policy input), for a
         variant trained on pairs.
     :param precision: ``"auto"`` (bfloat16 autocast on a CPU that computes it in hardware; codes
-        within 1% of a latent's spread of float32's; with the env's own steps, 1.1x float32's steps/s on
-        an AVX512-BF16 CPU in ``benchmarks/results/agents.json``), ``"bf16"`` or ``"fp32"``.
+        within 1% of a latent's spread of float32's; with the env's own steps, 1.35x float32's steps/s at 16
+        envs on the AMX Intel Xeon of ``benchmarks/results/agents.json``), ``"bf16"`` or ``"fp32"``.
     :param batch: frames per forward pass when more are encoded at once.
     """
 
