@@ -37,13 +37,15 @@ from darla.models import build_model, make_config
 from darla.wrappers import LatentObservation, VecLatentObservation
 
 ENV = "darla/SeekAvoid2D-v0"
-#: the latent agent's parallel envs, at which the envs and the encoders are measured alone
-N_ENVS = int(hyperparams("ppo", ENV, "latent")["n_envs"])
 
 
 def agent_envs() -> dict[str, int]:
     """Each PPO agent's parallel envs, as the hyperparameter file sets them."""
     return {mode: int(hyperparams("ppo", ENV, mode)["n_envs"]) for mode in ("latent", "pixels")}
+
+
+#: the latent agent's parallel envs, at which the envs and the encoders are measured alone
+N_ENVS = agent_envs()["latent"]
 
 
 def vec_steps_per_second(venv: VecEnv, steps: int) -> float:

@@ -459,6 +459,9 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
         domains = source_domains(cfg.env, protocol)
         for method in cfg.methods:
             seeds = []
+            mode = {"mode": "latent", "vision": vision[method], "general": general(method)} if method in vision else {"mode": method}
+            # the hyperparameter file's settings are part of the plan: an agent trained under others is redone
+            settings = hyperparams(cfg.algo, cfg.env, mode["mode"])
             for k in range(budget.seeds):
                 folder = out / "agents" / protocol / method / f"seed{k}"
                 seeds.append(str(folder))
@@ -467,10 +470,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                          # the training curve's evaluations cost no more episodes than the final one: a smoke run on an
                          # env of 1,000-step episodes (CarRacing) spent most of its time in them
                          "eval_freq": max(1, budget.agent_steps // 2), "eval_episodes": min(5, budget.episodes),
-                         "checkpoint_freq": budget.agent_steps,
-                         **({"mode": "latent", "vision": vision[method], "general": general(method)} if method in vision else {"mode": method})}
-                # the hyperparameter file's settings are part of the plan: an agent trained under others is redone
-                settings = hyperparams(cfg.algo, cfg.env, agent["mode"])
+                         "checkpoint_freq": budget.agent_steps, **mode}
                 cells.append(Cell(f"agents/{protocol}/{method}/seed{k}",
                                   Job.plan("agent", {"config": agent, "hyperparams": settings, "out": str(folder)}),
                                   str(folder / "model.zip"), (f"vision/{method}",) if method in vision else (), resumable=False))
