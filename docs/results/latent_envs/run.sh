@@ -5,6 +5,7 @@
 #   bash docs/results/latent_envs/run.sh        # 2D: the claim run's Ada-GVAE_DAE (general part, 12k-step DAE), the demo's beta_vae_dae
 #   OUT=runs/nenv3d ENV=darla/SeekAvoid-v0 SETTINGS="e8 e16" bash docs/results/latent_envs/run.sh \
 #       objw3d="runs/claim3d_objw/vision/ada_gvae --general"     # 3D: the object-weighted pixel Ada-GVAE
+#   OUT=runs/nbatch SETTINGS="e16 e16b512 e16b1024" bash docs/results/latent_envs/run.sh   # 2D: minibatches of 256, 512, 1,024
 set -e
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-runs/nenv}
@@ -15,7 +16,9 @@ if [ $# -gt 0 ]; then
   VIS=()
   for code in "$@"; do VIS[${code%%=*}]="${code#*=}"; done
 fi
-declare -A CFG=([e8]="--n-envs 8 --hyperparams n_steps=128" [e16]="--n-envs 16 --hyperparams n_steps=64" [e32]="--n-envs 32 --hyperparams n_steps=32")
+declare -A CFG=([e8]="--n-envs 8 --hyperparams n_steps=128" [e16]="--n-envs 16 --hyperparams n_steps=64" [e32]="--n-envs 32 --hyperparams n_steps=32"
+              [e16b512]="--n-envs 16 --hyperparams n_steps=64 --hyperparams batch_size=512"
+              [e16b1024]="--n-envs 16 --hyperparams n_steps=64 --hyperparams batch_size=1024")
 mkdir -p $OUT
 for v in "${!VIS[@]}"; do
  for cfg in $SETTINGS; do

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).parent
-SETTINGS = {"e8": "8 envs x 128 steps", "e16": "16 envs x 64 steps", "e32": "32 envs x 32 steps"}
+SETTINGS = {"e8": "8 envs x 128 steps", "e16": "16 envs x 64 steps", "e32": "32 envs x 32 steps",
+            "e16b512": "16 envs x 64 steps, minibatch 512", "e16b1024": "16 envs x 64 steps, minibatch 1,024"}
 CODES = {"adadae": "Ada-GVAE_DAE general part (claim run, 12k-step DAE)", "bvd": "beta_vae_dae (the demo's)",
          "objw3d": "3D pixel Ada-GVAE general part, object pixels weighed 200 times (claim run, seed 0)"}
 
