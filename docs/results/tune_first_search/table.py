@@ -9,7 +9,7 @@ FIRST = "darla/SeekAvoid2D-v0 beta_vae_dae ppo quick"
 
 study = next(iter(json.load(open(sys.argv[1])).values()))
 first = json.load(open("benchmarks/results/tune_source.json"))[FIRST]
-print("| candidate | vision seed 0 (agents 0, 1) | vision seed 1 (agents 0, 1) | mean | first search (one vision model) |")
+print("| candidate | first vision model (its two agents) | second vision model (its two agents) | mean | first search (one vision model) |")
 print("|---|---|---|---|---|")
 best = study["best"]["candidate"]
 first_best = max(first, key=lambda c: first[c]["mean"])
