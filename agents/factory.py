@@ -78,6 +78,10 @@ def make_agent(
     """
     check_action_space(algo, env.action_space)
     kwargs = {k: v for k, v in params.items() if k not in ("n_envs", "policy", "policy_kwargs")}
+    if algo == "ppo" and "batch_size" in kwargs and "n_steps" in kwargs:
+        # a minibatch larger than the rollout is trained as the whole rollout anyway; saying so keeps SB3 from
+        # warning about a truncated minibatch on short rollouts (the smoke budget's 2 envs x 64 steps)
+        kwargs["batch_size"] = min(kwargs["batch_size"], env.num_envs * kwargs["n_steps"])
     policy_kwargs = dict(params.get("policy_kwargs") or {})
     if mode == "pixels_aug":
         policy_kwargs["features_extractor_class"] = AugmentedCNN

@@ -192,6 +192,15 @@ def test_dqn_and_sac_build_on_their_action_spaces(vision: Path) -> None:
                    hyperparams("dqn", "darla/ReacherPixels-v0", "pixels"), seed=0)
 
 
+def test_a_minibatch_longer_than_the_rollout_becomes_the_rollout(recwarn: pytest.WarningsRecorder) -> None:
+    params = {**hyperparams("ppo", "darla/SeekAvoid2D-v0", "pixels"), "n_steps": 64}
+    short = make_agent("ppo", "pixels", build_env(AgentConfig(mode="pixels"), ["train"], 2, 0), params, seed=0, device="cpu")
+    long = make_agent("ppo", "pixels", build_env(AgentConfig(mode="pixels"), ["train"], 8, 0), params, seed=0, device="cpu")
+    # 2 envs x 64 steps: one minibatch of the whole rollout, as SB3 would have trained it, and no truncation warning
+    assert (params["batch_size"], short.batch_size, long.batch_size) == (256, 128, 256)
+    assert not [w for w in recwarn if "mini-batch" in str(w.message)]
+
+
 def test_augmentations_shift_and_recolour_within_bounds() -> None:
     torch.manual_seed(0)
     x = torch.zeros(8, 3, 16, 16)
