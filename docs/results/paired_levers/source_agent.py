@@ -1,9 +1,10 @@
 """Source-only check of a vision checkpoint for agents: PPO on its domain-general codes in the source domain, with the
 claim budget's agent steps and the project's PPO settings for the env (agents/hyperparams/ppo.yml), optionally with
 SB3's observation normalisation (VecNormalize, observations only); prints the mean source return as one JSON line.
+Episodes take the policy's most likely action unless --sample asks for sampled ones, as `darla evaluate` plays them.
 
 Usage: python docs/results/paired_levers/source_agent.py --vision CKPT [--env ENV] [--domain A_default] [--seed 0]
-       [--normalize] [--episodes 40] [--threads 1]
+       [--normalize] [--episodes 40] [--threads 1] [--sample]
 """
 import argparse
 import json
@@ -25,6 +26,7 @@ parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--normalize", action="store_true")
 parser.add_argument("--episodes", type=int, default=40)
 parser.add_argument("--threads", type=int, default=1)
+parser.add_argument("--sample", action="store_true", help="sample actions, as darla evaluate does")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 steps = BUDGETS["claim"].agent_steps
@@ -38,6 +40,6 @@ agent = make_agent("ppo", "latent", venv, params, seed=args.seed, device="cpu")
 agent.learn(steps)
 if args.normalize:
     venv.training = False  # the statistics stay as training left them
-mean, sd = evaluate_policy(agent, venv, n_eval_episodes=args.episodes, deterministic=True)
-print(json.dumps({"vision": args.vision, "domain": args.domain, "normalize": args.normalize, "seed": args.seed, "steps": steps,
+mean, sd = evaluate_policy(agent, venv, n_eval_episodes=args.episodes, deterministic=not args.sample)
+print(json.dumps({"vision": args.vision, "domain": args.domain, "normalize": args.normalize, "sample": args.sample, "seed": args.seed, "steps": steps,
                   "episodes": args.episodes, "return": mean, "sd": sd, "seconds": round(time.time() - start, 1)}))
