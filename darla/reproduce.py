@@ -114,10 +114,10 @@ CLAIM_TRAINING = {
     # run) beta 4 meets one (0.9500, on the threshold; 1.57) and beta 1 one (0.933, 2.03): a verdict the
     # next seed could turn (tune_invariance_trainonly.json, docs/results/seekavoid2d_trainonly_beta,
     # docs/results/seekavoid2d_claim_beta1). By the same rule the pixel student learns from frames whose colours are
-    # not mixed: 0.954 over two vision seeds (0.951, 0.957; source return 1.33, 1.31) against the mix's 0.950, each
-    # meeting retrieval alone; without the mix its decoder draws the frames' colours (grey with it) and object weights
-    # 10 and 30 bought return with retrieval, 0.933 and 0.912 (docs/results/paired_levers, twenty-second and
-    # twenty-third sessions)
+    # not mixed: over two vision seeds it meets both (retrieval 0.954; source return 2.56 with actions sampled as
+    # darla evaluate samples them), the mix one (0.950; 1.57); without the mix its decoder draws the frames' colours
+    # (grey with it), and object weights 10 and 30 bought return with retrieval, 0.933 and 0.912
+    # (docs/results/paired_levers, twenty-second and twenty-third sessions)
     "ada_gvae": {**PAIRED_RECIPE, "augment": "none"},
     "ada_gvae_dae": {**PAIRED_RECIPE, "dae_layer": "output"},
     "cycle_vae": {"lr": 5e-4, "cycle_weight": 1.0},
