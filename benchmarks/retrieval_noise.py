@@ -7,7 +7,7 @@ the true state's nearest frames in pixels (a near twin, or a state far away).
 
 Usage:
     python benchmarks/retrieval_noise.py --vision runs/claim30k/vision/beta_vae_dae \\
-        --pair B_default B_alternate --out benchmarks/results/retrieval_noise.json
+        --pair B_default B_alternate [--general] --out benchmarks/results/retrieval_noise.json
 """
 
 from __future__ import annotations
@@ -82,10 +82,11 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--draws", type=int, default=20, help="draws within the pool of seed 0")
     parser.add_argument("--pools", type=int, default=10, help="pools of seeds 0.. (one draw each)")
+    parser.add_argument("--general", action="store_true", help="only the domain-general latents (what the agents see)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "retrieval_noise.json")
     args = parser.parse_args()
     start = time.perf_counter()
-    represent = encoder(load_vision(args.vision, device="cpu"))
+    represent = encoder(load_vision(args.vision, device="cpu"), general=args.general)
     within: list[float] = []
     across: list[float] = []
     fails: dict[str, float] = {}
@@ -104,7 +105,8 @@ def main() -> None:
                 fails = failures(picked, frames[0])
         truth.close()
     report = {
-        "vision": args.vision, "env": args.env, "pair": "~".join(args.pair), "states": args.states, "pool": args.pool,
+        "vision": args.vision, "env": args.env, "pair": "~".join(args.pair), "general": args.general, "states": args.states,
+        "pool": args.pool,
         "retrieval_one_pool": spread(within), "retrieval_across_pools": spread(across), "failures_first_draw": fails,
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__},
         "seconds": time.perf_counter() - start,
