@@ -78,10 +78,12 @@ def make_agent(
     """
     check_action_space(algo, env.action_space)
     kwargs = {k: v for k, v in params.items() if k not in ("n_envs", "policy", "policy_kwargs")}
-    if algo == "ppo" and "batch_size" in kwargs and "n_steps" in kwargs:
+    steps, batch = kwargs.get("n_steps"), kwargs.get("batch_size")
+    if algo == "ppo" and all(isinstance(v, int) and v > 1 for v in (steps, batch)):
         # a minibatch larger than the rollout is trained as the whole rollout anyway; saying so keeps SB3 from
-        # warning about a truncated minibatch on short rollouts (the smoke budget's 2 envs x 64 steps)
-        kwargs["batch_size"] = min(kwargs["batch_size"], env.num_envs * kwargs["n_steps"])
+        # warning about a truncated minibatch on short rollouts (the smoke budget's 2 envs x 64 steps); values
+        # SB3 cannot use are left for its own checks to refuse
+        kwargs["batch_size"] = min(batch, env.num_envs * steps)
     policy_kwargs = dict(params.get("policy_kwargs") or {})
     if mode == "pixels_aug":
         policy_kwargs["features_extractor_class"] = AugmentedCNN
