@@ -132,7 +132,9 @@ CLAIM_TRAINING = {
 #: 0.00 unweighted, whose code had lost the objects; its train-pair retrieval fell from 0.835 to 0.747 (paired_levers).
 #: Unmixed frames, as in 2D, by both that criterion and the rule's: over two vision seeds at W 200 without the mix,
 #: source return 2.86 with sampled actions (the mix's claim runs 2.29, 2.32) and train-pair retrieval 0.827 (0.747,
-#: 0.767, 0.739); neither retrieves 0.95, both pass 2.0, so the tie goes to retrieval (paired_levers)
+#: 0.767, 0.739); neither retrieves 0.95, both pass 2.0, so the tie goes to retrieval (paired_levers). Its claim run
+#: then kept a third of its source return in the target (docs/results/seekavoid3d_claim_nomix); kept as chosen, since
+#: undoing it on that run would choose on the target
 CLAIM_ENV_TRAINING = {"darla/SeekAvoid-v0": {"ada_gvae": {"collect": {**PAIRED_FRAMES, "policy": "random"}, "object_weight": 200.0}}}
 #: chosen on train-group criteria (benchmarks/tune_invariance.py, 10,000 frames): starting every frame
 #: afresh shows an object in 0.51 of the frames against 0.26 along random-policy episodes, and raised
