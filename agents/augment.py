@@ -1,5 +1,6 @@
 """Image augmentations: the augmentation competitor (NatureCNN on frames randomly shifted and colour-jittered),
-and the colour changes a vision model can be pretrained under (random hue rotation, random channel mixing)."""
+and the colour changes a vision model can be pretrained under (random hue rotation, random channel mixing, of the
+whole frame or of the room around the objects)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,20 @@ def random_colour_mix(*images: torch.Tensor, concentration: float = 0.25) -> tup
     :return: the mixed batches
     """
     return mix_channels(torch.distributions.Dirichlet(torch.full((3,), concentration)).sample((images[0].shape[0], 3)), *images)
+
+
+def random_room_mix(*images: torch.Tensor, masks: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """:func:`random_colour_mix` of everything but the task's objects: each image's pixels inside its object mask
+    keep their colours, so the room's look varies continuously while what the objects look like, which tells good
+    from bad, stays as the env draws it.
+
+    :param images: batches ``(N, 3, H, W)`` in [0, 1], all with the same ``N``
+    :param masks: one ``(N, 1, H, W)`` mask per batch, 1 where an object is drawn (``darla collect --masks``)
+    :return: the recoloured batches
+    """
+    if len(masks) != len(images):
+        raise ValueError(f"random_room_mix needs one mask batch per image batch, got {len(masks)} for {len(images)}")
+    return tuple(torch.where(mask.bool(), x, mixed) for x, mixed, mask in zip(images, random_colour_mix(*images), masks))
 
 
 class AugmentedCNN(BaseFeaturesExtractor):

@@ -43,7 +43,7 @@ from darla.metrics.agreement import measurable
 from darla.models import VARIANTS, VisionConfig, get_variant, make_config
 from darla.results import HEADLINE_SCORES, INVARIANCE_SCORES, TARGET, collect_results, read_scores, results_table, scores_table
 from darla.runner import EXECUTORS, Cell, cpu_seconds, finished_cells, run_cells
-from darla.train import TrainConfig, pretrain
+from darla.train import MASKED_AUGMENTATIONS, TrainConfig, pretrain
 from darla.version import __version__
 
 RUN_FILE = "reproduce.json"
@@ -380,10 +380,12 @@ def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def frames_carry(variant: str, model: dict[str, Any]) -> dict[str, Any]:
+def frames_carry(variant: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The collect fields a learner needs beyond the frames: ``pairs`` for a variant that learns from pairs, ``masks``
-    for one whose config fields ``model`` weigh the objects' pixels (``object_weight``)."""
-    return {**({"pairs": 1} if get_variant(variant).model.takes_pairs else {}), **({"masks": True} if model.get("object_weight") else {})}
+    for one whose ``settings`` (config fields and ``augment``) weigh the objects' pixels (``object_weight``) or
+    recolour around them (:data:`darla.train.MASKED_AUGMENTATIONS`)."""
+    masks = bool(settings.get("object_weight")) or settings.get("augment") in MASKED_AUGMENTATIONS
+    return {**({"pairs": 1} if get_variant(variant).model.takes_pairs else {}), **({"masks": True} if masks else {})}
 
 
 def budget_frames(budget: Budget, env_id: str, seed: int, override: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from agents.augment import random_colour_mix, random_hue_rotation
+from agents.augment import random_colour_mix, random_hue_rotation, random_room_mix
 from darla.checkpoint import MODEL_FILE, load_tensors, save_tensors, save_vision
 from darla.device import check_precision, resolve_device, resolve_precision
 from darla.errors import DarlaError, require_positive
@@ -40,7 +40,10 @@ RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_siz
 #: what TrainConfig.augment accepts
 AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix,
                  # the two frames of a pair in colours of their own: a pair then differs in colour as well as in room
-                 "mix_apart": lambda *images: tuple(random_colour_mix(x)[0] for x in images)}
+                 "mix_apart": lambda *images: tuple(random_colour_mix(x)[0] for x in images),
+                 "mix_room": random_room_mix}
+#: augmentations that leave the task's objects as drawn, so training reads the frames' object masks for them
+MASKED_AUGMENTATIONS = ("mix_room",)
 #: what TrainConfig.compile accepts
 COMPILE_MODES = ("off", "on")
 
@@ -66,8 +69,9 @@ class TrainConfig:
     :param augment: ``"none"``; ``"hue"``: each training frame's hue rotated by a random angle; or
         ``"mix"``: each frame's channels replaced by a random convex mix of them (any hue to any other,
         brightness too), the same mix for both frames of a pair; ``"mix_apart"``: as ``"mix"``, each frame
-        of a pair its own mix. The teacher's frames too. Colour then varies continuously in what the model
-        sees rather than between a few room styles.
+        of a pair its own mix; ``"mix_room"``: as ``"mix"``, but the objects' pixels keep their colours (the
+        frames need object masks, ``darla collect --masks``). The teacher's frames too. Colour then varies
+        continuously in what the model sees rather than between a few room styles.
     :param compile: ``"on"``: TorchInductor compiles the forward and backward pass; ``"off"`` (the
         default: on a 2-core AMD EPYC, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of
         eager bf16, after a first compilation of up to 37 s; benchmarks/bench_vision.py). A compiled
@@ -263,6 +267,7 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
     compiled = optimizer is not None and cfg.compile == "on"
     train_step = _Step(runner, compiled, lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
     augment = AUGMENTATIONS[cfg.augment]
+    masked = cfg.augment in MASKED_AUGMENTATIONS
     share = model.config.twins if isinstance(model.config, PairedFields) else 0.0
     twins = frames.pixel_twins() if share else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
@@ -277,15 +282,19 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
             x = frames_to_tensor(frames.get(idx), device)
         if model.takes_domains:
             labels["domain"] = torch.as_tensor(frames.domains_of(idx), device=device)
-        if model.takes_masks:
-            labels["mask"] = masks_to_tensor(frames.get_masks(idx), device)
+        masks = {}
+        if model.takes_masks or masked:
+            masks["mask"] = masks_to_tensor(frames.get_masks(idx), device)
             if model.takes_pairs:
-                labels["pair_mask"] = masks_to_tensor(frames.get_pair_masks(idx, _seed_for(cfg.seed, step, world)), device)
+                masks["pair_mask"] = masks_to_tensor(frames.get_pair_masks(idx, _seed_for(cfg.seed, step, world)), device)
+        if model.takes_masks:
+            labels.update(masks)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
-        if augment is not None and "pair" in labels:
-            x, labels["pair"] = augment(x, labels["pair"])
-        elif augment is not None:
-            (x,) = augment(x)
+        if augment is not None:
+            images = (x, labels["pair"]) if "pair" in labels else (x,)
+            x, *partner = augment(*images, **({"masks": tuple(masks.values())} if masked else {}))
+            if partner:
+                labels["pair"] = partner[0]
         terms = train_step(x, step, labels, optimizer, lambda t: _check_finite(t, step, out, world))
         if optimizer is not None:
             optimizer.step()
@@ -338,7 +347,8 @@ def pretrain(
     """
     out = Path(out)
     variant = get_variant(config.variant)
-    frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains, masks=reads_masks(config))
+    frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains,
+                          masks=reads_masks(config) or train.augment in MASKED_AUGMENTATIONS)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
     if train.augment != "none" and frames.channels != 3:
         raise DarlaError(f"--augment {train.augment} changes RGB colours, but {data} holds {frames.channels}-channel frames: use --augment none")

@@ -144,9 +144,10 @@ def trial_cells(cfg: TuneConfig, spec: dict[str, Any], out: Path) -> tuple[list[
     cells: list[Cell] = []
     visions: list[Path | None] = [None]
     if cfg.method in ALL_REPRESENTATIONS:  # an agent on pixels needs no frames collected beforehand
-        # frames with the objects' masks where the trial's model weighs them (pairs are refused above)
-        collect = {**budget_frames(plan, cfg.env, cfg.seed), **frames_carry(cfg.method, {**plan.model, **spec.get("model", {})}),
-                   **spec.get("collect", {})}
+        # frames with the objects' masks where the trial's model weighs them or its augmentation recolours around them
+        # (pairs are refused above)
+        settings = {**plan.model, **spec.get("model", {}), "augment": spec.get("augment", "none")}
+        collect = {**budget_frames(plan, cfg.env, cfg.seed), **frames_carry(cfg.method, settings), **spec.get("collect", {})}
         frames = out / "frames" / _key(collect)
         cells.append(Cell(f"frames/{frames.name}", Job.plan("collect", {**collect, "out": str(frames)}), str(frames / "manifest.json")))
         visions = [_vision_cells(cfg, spec, frames, cfg.seed + v, cells, out) for v in range(cfg.vision_seeds)]

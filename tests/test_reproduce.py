@@ -296,7 +296,9 @@ def test_a_representation_may_learn_on_frames_of_its_own(tmp_path: Path, monkeyp
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae") and cells["vision/dae"].needs == ("frames",)
 
 
-def test_frames_carry_object_masks_where_a_representation_weighs_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frames_carry_object_masks_where_a_representation_weighs_or_recolours_around_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert reproduce_module.frames_carry("beta_vae", {"augment": "mix_room"}) == {"masks": True}
+    assert reproduce_module.frames_carry("beta_vae", {"augment": "mix"}) == {}
     budget = reproduce_module.BUDGETS["smoke"]
     own = {"object_weight": 10.0, "collect": {"policy": "random", "domains": ["train"]}}
     monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, vision={**budget.vision, "ada_gvae": own}))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.augment import mix_channels, random_colour_mix, random_hue_rotation
+from agents.augment import mix_channels, random_colour_mix, random_hue_rotation, random_room_mix
 from conftest import SMALL
 from envs.pixels import hue_rotation_matrix
 from darla.collect import CollectConfig, collect
@@ -17,7 +17,7 @@ from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from darla.models import build_model, frames_to_tensor, make_config, masks_to_tensor
 from darla.device import native_bf16, resolve_precision
-from darla.train import AUGMENTATIONS, TrainConfig, fit
+from darla.train import AUGMENTATIONS, TrainConfig, fit, pretrain
 
 
 def loss_before_and_after(frames: FrameDataset, x: torch.Tensor, out: Path, **train: Any) -> tuple[float, float]:
@@ -118,8 +118,51 @@ def test_mix_apart_gives_each_frame_of_a_pair_its_own_colours() -> None:
     assert (changed - again).abs().amax(dim=(1, 2, 3)).min() > 0.01
 
 
+def test_room_mix_recolours_around_the_objects_alike_in_both_frames_of_a_pair() -> None:
+    torch.manual_seed(0)
+    frame = torch.rand(8, 3, 6, 6)
+    mask = torch.zeros(8, 1, 6, 6)
+    mask[:, :, 2:4, 2:4] = 1
+    partner_mask = torch.zeros(8, 1, 6, 6)
+    partner_mask[:, :, :2, :2] = 1
+    mixed, partner = random_room_mix(frame, frame.clone(), masks=(mask, partner_mask))
+    assert torch.equal(mixed[:, :, 2:4, 2:4], frame[:, :, 2:4, 2:4]) and torch.equal(partner[:, :, :2, :2], frame[:, :, :2, :2])
+    # the room around them changes, frame by frame, and by the same mix in both frames of a pair
+    room = (mask + partner_mask) == 0
+    change = (mixed - frame).abs().amax(dim=1, keepdim=True)[room.expand(8, 1, 6, 6)]
+    assert change.mean() > 0.05
+    assert torch.equal(mixed * room, partner * room)
+    with pytest.raises(ValueError, match="one mask batch per image batch, got 1 for 2"):
+        random_room_mix(frame, frame, masks=(mask,))
+
+
+def test_room_mix_keeps_the_objects_colours_that_mix_washes_out(tmp_path: Path) -> None:
+    collect(CollectConfig(domains=("A_default",), frames=1024, masks=True, policy="resets", seed=7), tmp_path / "frames")
+    frames = FrameDataset(tmp_path / "frames", masks=True)
+    index = np.arange(0, 1024, 4)
+    x, mask = frames_to_tensor(frames.get(index)), masks_to_tensor(frames.get_masks(index))
+    colour = {}
+    for augment in ("mix", "mix_room"):
+        torch.manual_seed(0)
+        model = build_model(make_config("vae", beta=1.0, object_weight=30.0, **SMALL))
+        fit(model, frames, TrainConfig(steps=300, batch_size=32, lr=1e-3, device="cpu", precision="fp32", augment=augment), tmp_path / augment)
+        with torch.no_grad():
+            # how far a drawn pixel is from grey: the spread of its three channels
+            spread = model.decode(model.encode(x)).std(dim=1, keepdim=True)
+        colour[augment] = float((spread * mask).sum() / mask.sum())
+    # a decoder not told the whole-frame mix draws grey objects; around them the objects keep their colours.
+    # Measured on Intel Xeon: 0.0095 against 0.081
+    assert colour["mix_room"] > 4 * colour["mix"], colour
+
+
+def test_room_mix_refuses_frames_without_masks(rooms_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(DarlaError, match="holds no 'object_mask' array: collect the frames with darla collect --masks"):
+        pretrain(make_config("ae", **SMALL), TrainConfig(steps=2, batch_size=8, device="cpu", augment="mix_room"), rooms_dir, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_augment_is_checked(rooms_dir: Path) -> None:
-    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix, mix_apart"):
+    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix, mix_apart, mix_room"):
         TrainConfig(augment="flip")
 
 
