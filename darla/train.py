@@ -36,7 +36,8 @@ RUN_FILE = "pretrain.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
 #: the parts of pretrain.json a --resume must match
-RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps", "train.augment")
+RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps", "train.augment",
+                     "train.reconstruct_drawn")
 #: what TrainConfig.augment accepts
 AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix,
                  # the two frames of a pair in colours of their own: a pair then differs in colour as well as in room
@@ -72,6 +73,9 @@ class TrainConfig:
         of a pair its own mix; ``"mix_room"``: as ``"mix"``, but the objects' pixels keep their colours (the
         frames need object masks, ``darla collect --masks``). The teacher's frames too. Colour then varies
         continuously in what the model sees rather than between a few room styles.
+    :param reconstruct_drawn: with an ``augment``, the loss reconstructs each frame as drawn while the encoder sees
+        it augmented, so the code cannot hold what the augmentation changes and need not (the VAE family, whose loss
+        takes targets).
     :param compile: ``"on"``: TorchInductor compiles the forward and backward pass; ``"off"`` (the
         default: on a 2-core AMD EPYC, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of
         eager bf16, after a first compilation of up to 37 s; benchmarks/bench_vision.py). A compiled
@@ -90,6 +94,7 @@ class TrainConfig:
     log_every: int = 10
     teacher_steps: int | None = None
     augment: str = "none"
+    reconstruct_drawn: bool = False
     compile: str = "off"
 
     def __post_init__(self) -> None:
@@ -99,6 +104,8 @@ class TrainConfig:
         check_precision(self.precision)
         if self.augment not in AUGMENTATIONS:
             raise DarlaError(f"unknown augment {self.augment!r}: choose one of {', '.join(AUGMENTATIONS)}")
+        if self.reconstruct_drawn and self.augment == "none":
+            raise DarlaError("reconstruct_drawn reconstructs frames as drawn where an augmentation changed them: set augment too")
         if self.compile not in COMPILE_MODES:
             raise DarlaError(f"unknown compile {self.compile!r}: choose one of {', '.join(COMPILE_MODES)}")
 
@@ -290,6 +297,10 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
         if model.takes_masks:
             labels.update(masks)
         torch.manual_seed(_seed_for(cfg.seed, step, rank))
+        if cfg.reconstruct_drawn:
+            labels["target"] = x
+            if "pair" in labels:
+                labels["pair_target"] = labels["pair"]
         if augment is not None:
             images = (x, labels["pair"]) if "pair" in labels else (x,)
             x, *partner = augment(*images, **({"masks": tuple(masks.values())} if masked else {}))
@@ -350,6 +361,9 @@ def pretrain(
     frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains,
                           masks=reads_masks(config) or train.augment in MASKED_AUGMENTATIONS)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
+    if train.reconstruct_drawn and not variant.model.takes_targets:
+        raise DarlaError(f"{config.variant} cannot reconstruct frames other than the ones it encodes: use reconstruct_drawn with "
+                         "a VAE-family variant, or leave it off")
     if train.augment != "none" and frames.channels != 3:
         raise DarlaError(f"--augment {train.augment} changes RGB colours, but {data} holds {frames.channels}-channel frames: use --augment none")
     # the record keeps the learning rate used, not "the variant's", which a later release may change
@@ -371,7 +385,8 @@ def pretrain(
     if variant.teacher is not None:
         if teacher is None:
             teacher_cfg = make_config(variant.teacher)
-            teacher_train = dataclasses.replace(train, steps=train.teacher_steps or train.steps, lr=None)
+            # the teacher (a DAE) learns as it always does, on the same augmented frames
+            teacher_train = dataclasses.replace(train, steps=train.teacher_steps or train.steps, lr=None, reconstruct_drawn=False)
             teacher = pretrain(teacher_cfg, teacher_train, data, out / variant.teacher, resume=resume, figures=figures)
         config = dataclasses.replace(config, **{variant.teacher: teacher.config})
     torch.manual_seed(train.seed)

@@ -167,6 +167,9 @@ class VisionModel(nn.Module):
     #: whether :meth:`loss` takes ``domain=``: each frame's domain id (N,), which pretraining
     #: then reads from the shards
     takes_domains: bool = False
+    #: whether :meth:`loss` takes ``target=`` (and ``pair_target=`` with pairs): the frames to reconstruct where
+    #: they differ from the frames encoded (the frames as drawn, under an augmentation)
+    takes_targets: bool = False
 
     @property
     def takes_masks(self) -> bool:

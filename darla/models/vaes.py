@@ -46,6 +46,7 @@ class VAE(TrunkModel):
     """Gaussian encoder q(z|x) = N(mu, diag(sigma^2)), reparameterised samples, N(0, I) prior."""
 
     config: VAEConfig
+    takes_targets = True
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
@@ -81,14 +82,16 @@ class VAE(TrunkModel):
             return None
         return 1.0 + self.config.object_weight * mask
 
-    def loss(self, x: torch.Tensor, step: int = 0, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, step: int = 0, mask: torch.Tensor | None = None,
+             target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Negative ELBO with a weighted KL: ``recon + beta * KL`` or ``recon + gamma * |KL - C|``.
 
         :param mask: where the task's objects are drawn in ``x`` (N, 1, H, W), for ``object_weight``.
+        :param target: the frames to reconstruct, where not ``x`` itself (``x`` as drawn, ``x`` augmented).
         """
         mu, logvar = self.posterior(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        recon = self.reconstruction(self.decoder(z), x, self.error_weights(mask)).mean()
+        recon = self.reconstruction(self.decoder(z), x if target is None else target, self.error_weights(mask)).mean()
         kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
         kl = kl_per_dim.sum()
         terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}

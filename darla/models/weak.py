@@ -95,7 +95,8 @@ class PairedMixin:
         return tuple(int(i) for i in np.flatnonzero(active & (shift < threshold)))
 
     def loss(self, x: torch.Tensor, step: int = 0, pair: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-             pair_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+             pair_mask: torch.Tensor | None = None, target: torch.Tensor | None = None,
+             pair_target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``recon + beta * KL`` on both frames of each pair, their shared latents' posteriors averaged.
 
         :param x: frames (N, C, H, W).
@@ -103,21 +104,24 @@ class PairedMixin:
         :param pair: the same states in other domains (N, C, H, W); without it, the beta-VAE loss of ``x``.
         :param mask: where the task's objects are drawn in ``x`` (N, 1, H, W), for ``object_weight``.
         :param pair_mask: the same in ``pair``.
+        :param target: the frames to reconstruct for ``x``, where not ``x`` itself (``x`` as drawn, ``x`` augmented).
+        :param pair_target: the same for ``pair``.
         """
         if pair is None:
-            return super().loss(x, step, mask=mask)  # type: ignore[misc]
+            return super().loss(x, step, mask=mask, target=target)  # type: ignore[misc]
         mu1, logvar1 = self.posterior(x)  # type: ignore[attr-defined]
         mu2, logvar2 = self.posterior(pair)  # type: ignore[attr-defined]
         shared = shared_latents(mu1, logvar1, mu2, logvar2)
         mean = 0.5 * (mu1 + mu2)
         logvar = torch.log(0.5 * (logvar1.exp() + logvar2.exp()))
         recon = kl_per_dim = 0.0
-        for mu, lv, target, where in ((mu1, logvar1, x, mask), (mu2, logvar2, pair, pair_mask)):
+        sides = ((mu1, logvar1, x if target is None else target, mask), (mu2, logvar2, pair if pair_target is None else pair_target, pair_mask))
+        for mu, lv, drawn, where in sides:
             mu = shared * mean + (1 - shared) * mu
             lv = shared * logvar + (1 - shared) * lv
             z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
             weight = self.error_weights(where)  # type: ignore[attr-defined]
-            recon = recon + self.reconstruction(self.decoder(z), target, weight).mean() / 2  # type: ignore[attr-defined]
+            recon = recon + self.reconstruction(self.decoder(z), drawn, weight).mean() / 2  # type: ignore[attr-defined]
             kl_per_dim = kl_per_dim + 0.5 * (mu.pow(2) + lv.exp() - 1.0 - lv).mean(dim=0) / 2
         kl = kl_per_dim.sum()
         terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim, "shared_share": shared.mean()}
@@ -322,18 +326,20 @@ class CycleVAE(VAE):
         return torch.cat([mu, specific], dim=1)
 
     def loss(self, x: torch.Tensor, step: int = 0, domain: torch.Tensor | None = None,
-             mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+             mask: torch.Tensor | None = None, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Forward-cycle reconstruction + beta * KL of the general code + the backward cycle.
 
         :param x: frames (N, C, H, W).
         :param step: the training step (unused).
         :param domain: each frame's domain id (N,); without it, a plain VAE loss on ``[z, specific]``.
         :param mask: where the task's objects are drawn in ``x`` (N, 1, H, W), for ``object_weight``.
+        :param target: the frames to reconstruct, where not ``x`` itself (``x`` as drawn, ``x`` augmented).
         """
         mu, logvar, specific = self.parts(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         partner = torch.arange(len(x), device=x.device) if domain is None else same_domain_partners(domain)
-        recon = self.reconstruction(self.decoder(torch.cat([z, specific[partner]], dim=1)), x, self.error_weights(mask)).mean()
+        drawn = x if target is None else target
+        recon = self.reconstruction(self.decoder(torch.cat([z, specific[partner]], dim=1)), drawn, self.error_weights(mask)).mean()
         kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
         kl = kl_per_dim.sum()
         terms = {"recon": recon, "kl": kl, "kl_per_dim": kl_per_dim}
