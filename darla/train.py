@@ -74,8 +74,8 @@ class TrainConfig:
         frames need object masks, ``darla collect --masks``). The teacher's frames too. Colour then varies
         continuously in what the model sees rather than between a few room styles.
     :param reconstruct_drawn: with an ``augment``, the loss reconstructs each frame as drawn while the encoder sees
-        it augmented, so the code cannot hold what the augmentation changes and need not (the VAE family, whose loss
-        takes targets).
+        it augmented: the decoder then draws the true colours, where one asked for a mixed frame, not told the mix,
+        draws greys (the VAE family, whose loss takes targets).
     :param compile: ``"on"``: TorchInductor compiles the forward and backward pass; ``"off"`` (the
         default: on a 2-core AMD EPYC, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of
         eager bf16, after a first compilation of up to 37 s; benchmarks/bench_vision.py). A compiled
@@ -369,7 +369,9 @@ def pretrain(
     # the record keeps the learning rate used, not "the variant's", which a later release may change
     train = dataclasses.replace(train, lr=train.learning_rate(config.variant),
                                 precision=resolve_precision(train.precision, resolve_device(train.device)))
-    record = {"model": config.to_dict(), "train": dataclasses.asdict(train), "data": str(Path(data).resolve())}
+    # reconstruct_drawn named only when on, so runs begun before it existed still resume
+    settings = {k: v for k, v in dataclasses.asdict(train).items() if k != "reconstruct_drawn" or v}
+    record = {"model": config.to_dict(), "train": settings, "data": str(Path(data).resolve())}
     # everything that can be refused is refused before the run folder is claimed, so a corrected rerun is not
     if variant.teacher is not None:
         if teacher is not None and teacher.config.variant != variant.teacher:

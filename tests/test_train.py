@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,15 @@ def test_reconstruct_drawn_is_refused_without_an_augmentation_or_a_target_taking
         pretrain(make_config("ae", **SMALL), TrainConfig(steps=2, batch_size=8, device="cpu", augment="mix", reconstruct_drawn=True),
                  rooms_dir, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_pretrain_json_names_reconstruct_drawn_only_when_on(rooms_dir: Path, tmp_path: Path) -> None:
+    # runs begun before the setting existed have no such field, and must still resume
+    for drawn in (False, True):
+        out = tmp_path / str(drawn)
+        pretrain(make_config("vae", **SMALL), TrainConfig(steps=2, batch_size=8, device="cpu", augment="mix", reconstruct_drawn=drawn),
+                 rooms_dir, out, figures=False)
+        assert ("reconstruct_drawn" in json.loads((out / "pretrain.json").read_text())["train"]) is drawn
 
 
 def test_augment_is_checked(rooms_dir: Path) -> None:
