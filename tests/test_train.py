@@ -90,12 +90,19 @@ def test_colour_augmentation_reconstructs_frames_of_colours_never_seen(rooms_dir
     assert errors["mix"] < 0.85 * errors["none"], errors
 
 
-def test_object_weight_keeps_the_small_objects_in_the_reconstruction(tmp_path: Path) -> None:
-    # frames of one room whose objects cover 2.5% of the pixels
-    collect(CollectConfig(domains=("A_default",), frames=1024, masks=True, policy="resets", seed=7), tmp_path / "frames")
-    frames = FrameDataset(tmp_path / "frames", masks=True)
+@pytest.fixture(scope="module")
+def masked_frames(tmp_path_factory: pytest.TempPathFactory) -> tuple[FrameDataset, torch.Tensor, torch.Tensor]:
+    """Frames of one room whose objects cover 2.5% of the pixels, with their masks; a quarter of them, and of their
+    masks, as tensors."""
+    folder = tmp_path_factory.mktemp("masked") / "frames"
+    collect(CollectConfig(domains=("A_default",), frames=1024, masks=True, policy="resets", seed=7), folder)
+    frames = FrameDataset(folder, masks=True)
     index = np.arange(0, 1024, 4)
-    x, mask = frames_to_tensor(frames.get(index)), masks_to_tensor(frames.get_masks(index))
+    return frames, frames_to_tensor(frames.get(index)), masks_to_tensor(frames.get_masks(index))
+
+
+def test_object_weight_keeps_the_small_objects_in_the_reconstruction(masked_frames: tuple, tmp_path: Path) -> None:
+    frames, x, mask = masked_frames
     errors = {}
     for weight in (0.0, 30.0):
         torch.manual_seed(0)
@@ -137,11 +144,8 @@ def test_room_mix_recolours_around_the_objects_alike_in_both_frames_of_a_pair() 
         random_room_mix(frame, frame, masks=(mask,))
 
 
-def test_room_mix_keeps_the_objects_colours_that_mix_washes_out(tmp_path: Path) -> None:
-    collect(CollectConfig(domains=("A_default",), frames=1024, masks=True, policy="resets", seed=7), tmp_path / "frames")
-    frames = FrameDataset(tmp_path / "frames", masks=True)
-    index = np.arange(0, 1024, 4)
-    x, mask = frames_to_tensor(frames.get(index)), masks_to_tensor(frames.get_masks(index))
+def test_room_mix_keeps_the_objects_colours_that_mix_washes_out(masked_frames: tuple, tmp_path: Path) -> None:
+    frames, x, mask = masked_frames
     colour = {}
     for augment in ("mix", "mix_room"):
         torch.manual_seed(0)
