@@ -17,7 +17,7 @@ import envs
 from conftest import SMALL
 from darla.errors import DarlaError
 from darla.extractor import DarlaExtractor
-from darla.models import build_model, make_config
+from darla.models import build_model, frames_to_tensor, make_config
 from darla.wrappers import FrameEncoder, LatentObservation, VecLatentObservation
 
 ID = "darla/SeekAvoid2D-v0"
@@ -57,6 +57,17 @@ def test_bfloat16_codes_stay_within_bfloat16s_rounding_of_float32s(vision) -> No
     assert np.abs(fp32 - bf16).max() < 0.02 * np.abs(fp32).max()
     with pytest.raises(DarlaError, match="unknown precision 'fp16'"):
         FrameEncoder(vision, space, device="cpu", precision="fp16")
+
+
+def test_bfloat16_weights_give_autocasts_codes_bit_for_bit_and_leave_the_model_alone(vision) -> None:
+    space = gym.make(ID).observation_space
+    frames = np.stack([gym.make(ID, domain="train").reset(seed=s)[0] for s in range(64)])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = vision.encode(frames_to_tensor(frames)).float().numpy()
+    encoder = FrameEncoder(vision, space, device="cpu", precision="bf16", batch=16)
+    assert np.array_equal(encoder(frames), autocast)
+    # the caller's model keeps its float32 weights
+    assert all(p.dtype == torch.float32 for p in vision.parameters())
 
 
 def test_many_frames_are_encoded_a_pass_at_a_time_to_the_same_codes(vision) -> None:
