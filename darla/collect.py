@@ -98,6 +98,8 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     domains = getattr(unwrapped, "domains", None)
     in_view = unwrapped.objects_in_view if isinstance(unwrapped, DomainEnv) else None
     arrays: dict[str, list[Any]] = {key: [] for key in SHARD_DTYPES}
+    # the pairs' factor rows; drawn after the episodes, all at once, so a renderer repaints per domain, not per frame
+    pair_rows: list[np.ndarray] = []
 
     def record(obs: np.ndarray, info: dict[str, Any]) -> None:
         factors = np.asarray(info.get("factors", np.zeros(0, np.float32)), np.float32)
@@ -106,16 +108,12 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
         arrays["factors"].append(factors)
         arrays["domain"].append(own)
         if cfg.masks:
-            arrays["object_mask"].append(unwrapped.object_mask(factors, obs))
+            arrays["object_mask"].append(unwrapped.object_masks(factors[None], obs[None])[0])
         if cfg.pairs:
             n_task = len(factors) - len(unwrapped.domain.factors())
             others = pair_rng.choice([i for i in range(len(domains)) if i != own], size=cfg.pairs, replace=False)
-            drawn = [np.concatenate([factors[:n_task], domains[o].factors()]) for o in others]
-            renders = [unwrapped.render_factors(f) for f in drawn]
-            arrays["pair_frames"].append(renders)
+            pair_rows.extend(np.concatenate([factors[:n_task], domains[o].factors()]) for o in others)
             arrays["pair_domain"].append(others)
-            if cfg.masks:
-                arrays["pair_object_mask"].append([unwrapped.object_mask(f, r) for f, r in zip(drawn, renders)])
 
     fresh_starts = {"random": 0, "resets": n, "mixed": n // 2}[cfg.policy]
     obs, info = env.reset(seed=int(seeds[0]))
@@ -136,6 +134,13 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     if in_view is not None:
         # one vectorised pass over the shard's factor rows, not a call per frame
         arrays["in_view"] = list(in_view(np.stack(arrays["factors"])))
+    if pair_rows:
+        rows = np.stack(pair_rows)
+        renders = unwrapped.render_rows(rows)
+        arrays["pair_frames"] = list(renders.reshape(-1, cfg.pairs, *renders.shape[1:]))
+        if cfg.masks:
+            masks = unwrapped.object_masks(rows, renders)
+            arrays["pair_object_mask"] = list(masks.reshape(-1, cfg.pairs, *masks.shape[1:]))
     env.close()
     # frames first: pretrain memory-maps the shard's frames array
     stored = {k: np.asarray(v, SHARD_DTYPES[k]) for k, v in arrays.items() if v}

@@ -64,19 +64,41 @@ class DomainEnv(gym.Env, ABC):
 
     def without_objects(self, factors: np.ndarray) -> np.ndarray | None:
         """The factor vector of the same scene with the task's objects taken out; None where the env has no such
-        objects (then :meth:`object_mask` is refused)."""
+        objects (then :meth:`object_masks` is refused)."""
         return None
 
-    def object_mask(self, factors: np.ndarray, frame: np.ndarray | None = None) -> np.ndarray:
-        """Where the task's objects are drawn in the frame of ``factors``: bool (size, size), the pixels that change
-        when the objects are taken out. The simulator's own segmentation, for losses that must keep small objects.
+    def render_rows(self, factors: np.ndarray) -> np.ndarray:
+        """The frames (N, size, size, 3) uint8 of factor rows (N, F) laid out as ``info["factors"]``, in the rows' order.
 
-        :param factors: a factor vector laid out as ``info["factors"]``.
-        :param frame: that frame, where the caller already has it (it is drawn otherwise).
+        The rows are drawn grouped by domain: a renderer that repaints its room when the look changes (MiniWorld
+        rebuilds and recompiles its walls and floor) does so once per domain instead of at nearly every row of a
+        batch whose domains are mixed, as the metrics' samples are.
+
+        :param factors: factor rows, task factors then domain factors.
         """
-        empty = self.without_objects(factors)
-        if empty is None:
+        factors = np.asarray(factors, dtype=np.float64)
+        frames = np.empty((len(factors), *self.observation_space.shape), np.uint8)
+        if not len(factors):
+            return frames
+        n_domain = len(self.domain.factors())
+        _, look = np.unique(factors[:, factors.shape[1] - n_domain :], axis=0, return_inverse=True)
+        for i in np.argsort(look.ravel(), kind="stable"):
+            frames[i] = self.render_factors(factors[i])
+        return frames
+
+    def object_masks(self, factors: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+        """Where the task's objects are drawn in the frames of factor rows: bool (N, size, size), the pixels that
+        change when the objects are taken out. The simulator's own segmentation, for losses that must keep small
+        objects.
+
+        :param factors: factor rows (N, F) laid out as ``info["factors"]``.
+        :param frames: their frames, where the caller already has them (they are drawn otherwise).
+        """
+        factors = np.asarray(factors, dtype=np.float64)
+        empty = [self.without_objects(row) for row in factors]
+        if any(e is None for e in empty):
             raise DarlaError(f"{type(self).__name__} cannot take its objects out of a frame, so it has no object masks: "
                              "collect without --masks")
-        drawn = self.render_factors(factors) if frame is None else frame
-        return (drawn != self.render_factors(empty)).any(axis=-1)
+        drawn = self.render_rows(factors) if frames is None else np.asarray(frames)
+        empty_frames = self.render_rows(np.reshape(empty, factors.shape))
+        return (drawn != empty_frames).any(axis=-1)

@@ -172,7 +172,7 @@ def test_object_masks_are_where_the_objects_are_drawn(tmp_path: Path, capsys) ->
         empty = env.render_factors(env.without_objects(factors[i]))
         np.testing.assert_array_equal(masks[i], (frames[i] != empty).any(axis=-1))
         paired = np.concatenate([factors[i, :n_task], env.domains[shard["pair_domain"][i, 0]].factors()])
-        np.testing.assert_array_equal(pair_masks[i, 0], env.object_mask(paired))
+        np.testing.assert_array_equal(pair_masks[i, 0], env.object_masks(paired[None])[0])
     # objects are small: a few percent of a frame whose view holds an object's centre; without one, only the
     # edges of objects beside the view
     area = masks.mean(axis=(1, 2))

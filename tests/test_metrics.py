@@ -160,6 +160,29 @@ def test_env_ground_truth_holds_a_factor_fixed(seek_avoid: EnvGroundTruth) -> No
     assert np.mean(np.any(a != b, axis=-1)) < np.mean(np.any(a != c, axis=-1))
 
 
+@pytest.mark.parametrize("env_id", ["darla/SeekAvoid2D-v0", "darla/SeekAvoid-v0"])
+def test_rows_drawn_grouped_by_domain_are_the_frames_drawn_one_by_one(env_id: str) -> None:
+    if env_id == "darla/SeekAvoid-v0":
+        # off-screen, as the 3D env's own tests: pyglet reads this when MiniWorld first imports pyglet.gl
+        pytest.importorskip("pyglet").options["headless"] = True
+        pytest.importorskip("miniworld")
+    truth = EnvGroundTruth(env_id, ("train", "target"), pool=40)
+    rng = np.random.default_rng(1)
+    domain = rng.integers(len(truth.domains), size=40)
+    assert (np.diff(domain) != 0).sum() > 20, "the domains alternate, as in the metrics' samples"
+    rows = np.concatenate([truth.pool, np.stack([truth.domains[d].factors() for d in domain])], axis=1)
+    frames = truth.env.render_rows(rows)
+    one_by_one = np.stack([truth.env.render_factors(row) for row in rows])
+    truth.close()
+    # in the rows' order, pixel for pixel, whatever order the renderer drew them in
+    np.testing.assert_array_equal(frames, one_by_one)
+    # and not a frame drawn over and over (a pool state may repeat where the agent bumped a wall)
+    assert len({f.tobytes() for f in frames}) > len(frames) * 3 // 4
+    masks = truth.env.object_masks(rows[:5], frames[:5])
+    assert masks.shape == (5, 64, 64) and masks.dtype == bool
+    assert truth.env.render_rows(rows[:0]).shape == (0, 64, 64, 3)
+
+
 def test_env_ground_truth_in_one_domain_scores_no_domain() -> None:
     assert EnvGroundTruth("darla/SeekAvoid2D-v0", ("A_default",), pool=50).factor_names == ("agent_x", "agent_y", "heading")
     with pytest.raises(DarlaError, match="domain of darla/SeekAvoid2D-v0 never change"):

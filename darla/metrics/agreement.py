@@ -135,7 +135,7 @@ def same_state_actions(agent: LoadedAgent, source: Sequence[str], targets: Seque
                 states.append(np.asarray(infos[0]["factors"][:n_task], dtype=np.float64))
         task = np.stack(states)
         # the domains of a side take turns over the states
-        frames = [np.stack([renderer.render_factors(np.concatenate([t, side[i % len(side)].factors()])) for i, t in enumerate(task)])
+        frames = [renderer.render_rows(np.stack([np.concatenate([t, side[i % len(side)].factors()]) for i, t in enumerate(task)]))
                   for side in sides]
         in_view = np.asarray(renderer.objects_in_view(task), dtype=bool)
     finally:

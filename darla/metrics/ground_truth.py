@@ -261,8 +261,8 @@ class EnvGroundTruth:
         :param task: task factor rows laid out as the env's ``info["factors"]`` begins.
         :param domain_index: one index into :attr:`domains` per row.
         """
-        domain_factors = [d.factors() for d in self.domains]
-        return np.stack([self.env.render_factors(np.concatenate([t, domain_factors[int(d)]])) for t, d in zip(task, domain_index)])
+        domain_factors = np.stack([d.factors() for d in self.domains])
+        return self.env.render_rows(np.concatenate([task, domain_factors[np.asarray(domain_index, dtype=int)]], axis=1))
 
     def readout(self, task: np.ndarray) -> np.ndarray:
         """What a policy needs of each raw task-factor row: the env's ``readout``.

@@ -35,8 +35,7 @@ task = truth.pool[env.objects_in_view(truth.pool)][: args.states]
 frames = {d: truth.render(task, np.full(len(task), names.index(d))) for d in DOMAINS}
 domain_factors = {d: truth.domains[names.index(d)].factors() for d in DOMAINS}
 # the pixels either set's objects cover, per state and room
-masks = {d: np.stack([env.object_mask(np.concatenate([t, domain_factors[d]]), f) for t, f in zip(task, frames[d])])
-         for d in DOMAINS}
+masks = {d: env.object_masks(np.concatenate([task, np.tile(domain_factors[d], (len(task), 1))], axis=1), frames[d]) for d in DOMAINS}
 inputs = {d: frames_to_tensor(frames[d]) for d in DOMAINS}
 targets = {d: frames_to_tensor(frames[OTHER_SET[d]]) for d in DOMAINS}
 unions = {d: torch.as_tensor(masks[d] | masks[OTHER_SET[d]])[:, None].float() for d in DOMAINS}
