@@ -1,5 +1,7 @@
 """Environment throughput in one run: steps/s of each darla env and of the frame collector,
-with MiniGrid's RGB env (MiniGrid-Empty-8x8-v0, RGBImgObsWrapper, tile 8: 64x64) as the reference.
+with MiniGrid's RGB env (MiniGrid-Empty-8x8-v0, RGBImgObsWrapper, tile 8: 64x64) as the reference;
+and the frames/s at which each darla env redraws states in mixed domains, as the metrics' samples ask,
+drawn one row after another and grouped by domain (``DomainEnv.render_rows``).
 
 Usage: python benchmarks/bench_envs.py [--steps 3000] [--out benchmarks/results/envs.json]
 Target: darla/SeekAvoid2D-v0 steps at least 3x as fast as the MiniGrid reference.
@@ -16,10 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 
 import envs
 from darla.collect import CollectConfig, collect
 from darla.files import write_json_atomic
+from darla.metrics import EnvGroundTruth
 from envs.pixels import make_pixel_env
 
 
@@ -36,6 +40,25 @@ def steps_per_second(make: Callable[[], gym.Env], steps: int) -> float:
     elapsed = time.perf_counter() - start
     env.close()
     return steps / elapsed
+
+
+def redraw_rates(env_id: str, frames: int) -> dict[str, float]:
+    """Frames/s of ``frames`` pool states, each in a random domain of the train and target groups: drawn in the
+    rows' order, and grouped by domain."""
+    truth = EnvGroundTruth(env_id, ("train", "target"), pool=2000)
+    rng = np.random.default_rng(0)
+    domain_factors = np.stack([d.factors() for d in truth.domains])
+    rows = np.concatenate([truth.pool[rng.integers(len(truth.pool), size=frames)],
+                           domain_factors[rng.integers(len(truth.domains), size=frames)]], axis=1)
+    truth.env.render_rows(rows[:50])  # warm-up: every look painted once
+    rates = {}
+    for name, draw in (("row_by_row", lambda: [truth.env.render_factors(r) for r in rows]),
+                       ("grouped_by_domain", lambda: truth.env.render_rows(rows))):
+        start = time.perf_counter()
+        draw()
+        rates[name] = frames / (time.perf_counter() - start)
+    truth.close()
+    return rates
 
 
 def minigrid_reference() -> gym.Env:
@@ -69,6 +92,13 @@ def main() -> None:
         except Exception as exc:  # an optional extra that is missing here is reported, not fatal
             results[name] = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         print(f"{name}: {results[name]}")
+    redraws: dict[str, object] = {}
+    for env_id in envs.ENV_IDS:
+        try:
+            redraws[env_id] = redraw_rates(env_id, args.steps)
+        except Exception as exc:  # as above
+            redraws[env_id] = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        print(f"{env_id} redrawn in mixed domains (frames/s): {redraws[env_id]}")
     reference = results["MiniGrid-Empty-8x8-v0 (RGBImgObsWrapper, 64x64)"]
     seek = results["darla/SeekAvoid2D-v0 (train group)"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,6 +109,7 @@ def main() -> None:
     report = {
         "steps_per_second": results,
         "collector_frames_per_second (SeekAvoid2D, 1 worker)": collector,
+        "mixed_domain_redraws_frames_per_second": redraws,
         "seekavoid2d_over_minigrid": seek / reference if isinstance(seek, float) and isinstance(reference, float) else None,
         "steps": args.steps,
         "env_ids": list(envs.ENV_IDS),

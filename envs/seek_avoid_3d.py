@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -29,12 +30,20 @@ def _no_opengl(exc: BaseException) -> DarlaError:
     )
 
 
+# Mesa's software rasteriser (llvmpipe) otherwise splits each 64x64 frame among a thread per core and waits for
+# them; drawn in the calling thread, the frames are the same bit for bit and a lone env steps faster
+# (benchmarks/bench_miniworld.py). Read when the first GL context is made; a value the user set is kept.
+os.environ.setdefault("LP_NUM_THREADS", "0")
+
 try:
     import pyglet
 
     # off-screen rendering through EGL, so no display is needed; pyglet reads this option when
     # miniworld first imports pyglet.gl
     pyglet.options["headless"] = True
+    # pyglet otherwise asks the driver for an error after each GL call, some 150 calls a frame, in Python; the
+    # frames are the same without it (read when pyglet.gl is first imported, as the option above)
+    pyglet.options["debug_gl"] = False
     from miniworld.entity import Box, Entity, MeshEnt
     from miniworld.miniworld import MiniWorldEnv
     from miniworld.opengl import Texture
