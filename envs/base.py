@@ -77,6 +77,8 @@ class DomainEnv(gym.Env, ABC):
         :param factors: factor rows, task factors then domain factors.
         """
         factors = np.asarray(factors, dtype=np.float64)
+        if factors.ndim != 2:
+            raise DarlaError(f"factor rows must be (N, F), got shape {factors.shape}: stack the factor vectors, one row each")
         frames = np.empty((len(factors), *self.observation_space.shape), np.uint8)
         if not len(factors):
             return frames

@@ -171,16 +171,20 @@ def test_rows_drawn_grouped_by_domain_are_the_frames_drawn_one_by_one(env_id: st
     domain = rng.integers(len(truth.domains), size=40)
     assert (np.diff(domain) != 0).sum() > 20, "the domains alternate, as in the metrics' samples"
     rows = np.concatenate([truth.pool, np.stack([truth.domains[d].factors() for d in domain])], axis=1)
-    frames = truth.env.render_rows(rows)
-    one_by_one = np.stack([truth.env.render_factors(row) for row in rows])
-    truth.close()
+    try:
+        frames = truth.env.render_rows(rows)
+        one_by_one = np.stack([truth.env.render_factors(row) for row in rows])
+        masks = truth.env.object_masks(rows[:5], frames[:5])
+        assert truth.env.render_rows(rows[:0]).shape == (0, 64, 64, 3)
+        with pytest.raises(DarlaError, match=r"factor rows must be \(N, F\), got shape \(\d+,\)"):
+            truth.env.render_rows(rows[0])
+    finally:
+        truth.close()
     # in the rows' order, pixel for pixel, whatever order the renderer drew them in
     np.testing.assert_array_equal(frames, one_by_one)
     # and not a frame drawn over and over (a pool state may repeat where the agent bumped a wall)
     assert len({f.tobytes() for f in frames}) > len(frames) * 3 // 4
-    masks = truth.env.object_masks(rows[:5], frames[:5])
-    assert masks.shape == (5, 64, 64) and masks.dtype == bool
-    assert truth.env.render_rows(rows[:0]).shape == (0, 64, 64, 3)
+    assert masks.shape == (5, 64, 64) and masks.dtype == bool and masks.any()
 
 
 def test_env_ground_truth_in_one_domain_scores_no_domain() -> None:
