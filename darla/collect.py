@@ -98,7 +98,8 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     domains = getattr(unwrapped, "domains", None)
     in_view = unwrapped.objects_in_view if isinstance(unwrapped, DomainEnv) else None
     arrays: dict[str, list[Any]] = {key: [] for key in SHARD_DTYPES}
-    # the pairs' factor rows; drawn after the episodes, all at once, so a renderer repaints per domain, not per frame
+    # the pairs' factor rows; they and the masks are drawn after the episodes, all at once, so a renderer repaints
+    # per domain, not per frame
     pair_rows: list[np.ndarray] = []
 
     def record(obs: np.ndarray, info: dict[str, Any]) -> None:
@@ -107,8 +108,6 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
         arrays["frames"].append(obs)
         arrays["factors"].append(factors)
         arrays["domain"].append(own)
-        if cfg.masks:
-            arrays["object_mask"].append(unwrapped.object_masks(factors[None], obs[None])[0])
         if cfg.pairs:
             n_task = len(factors) - len(unwrapped.domain.factors())
             others = pair_rng.choice([i for i in range(len(domains)) if i != own], size=cfg.pairs, replace=False)
@@ -134,6 +133,8 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     if in_view is not None:
         # one vectorised pass over the shard's factor rows, not a call per frame
         arrays["in_view"] = list(in_view(np.stack(arrays["factors"])))
+    if cfg.masks:
+        arrays["object_mask"] = list(unwrapped.object_masks(np.stack(arrays["factors"]), np.stack(arrays["frames"])))
     if pair_rows:
         rows = np.stack(pair_rows)
         renders = unwrapped.render_rows(rows)
