@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,17 +22,22 @@ import gymnasium as gym
 import numpy as np
 
 import envs
+from bench_vision import cpu_name
 from darla.collect import CollectConfig, collect
 from darla.files import write_json_atomic
 from darla.metrics import EnvGroundTruth
 from envs.pixels import make_pixel_env
 
 
-def steps_per_second(make: Callable[[], gym.Env], steps: int) -> float:
-    """Random-action steps/s, resets included, after one warm-up episode start."""
+def steps_per_second(make: Callable[[], gym.Env], steps: int, warmup: int = 0) -> float:
+    """Random-action steps/s, resets included, after one episode start and ``warmup`` steps left out of the count."""
     env = make()
     env.reset(seed=0)
     env.action_space.seed(0)
+    for _ in range(warmup):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
     start = time.perf_counter()
     for _ in range(steps):
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
@@ -113,6 +119,7 @@ def main() -> None:
         "seekavoid2d_over_minigrid": seek / reference if isinstance(seek, float) and isinstance(reference, float) else None,
         "steps": args.steps,
         "env_ids": list(envs.ENV_IDS),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count()},
     }
     write_json_atomic(args.out, report)
     print(json.dumps(report, indent=2))

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from bench_vision import cpu_name
@@ -38,22 +37,12 @@ def steps_per_second(checks: bool, steps: int) -> float:
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the darla ids)
+    from bench_envs import steps_per_second as random_steps_per_second
 
-    env = gym.make("darla/SeekAvoid-v0", domain="train")
+    rate = random_steps_per_second(lambda: gym.make("darla/SeekAvoid-v0", domain="train"), steps, warmup=200)
     from pyglet.gl import lib
 
     assert lib._debug_gl == checks, "the checks are as this measurement says"
-    env.reset(seed=0)
-    env.action_space.seed(0)
-    for _ in range(200):
-        env.step(env.action_space.sample())
-    start = time.perf_counter()
-    for _ in range(steps):
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            env.reset()
-    rate = steps / (time.perf_counter() - start)
-    env.close()
     return rate
 
 
