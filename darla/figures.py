@@ -36,24 +36,42 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
+#: pixels of white between the images of a grid
+GRID_GAP = 2
+
+
+def image_mosaic(rows: list[list[torch.Tensor | np.ndarray]]) -> np.ndarray:
+    """Images of one size tiled into one RGB picture in [0, 1], ``GRID_GAP`` white pixels apart: one list per row,
+    each image a model tensor (C, H, W) or a uint8 frame (H, W, C); a one-channel image is drawn grey."""
+    images = [[_to_image(img) for img in row] for row in rows]
+    h, w = images[0][0].shape[:2]
+    mosaic = np.ones((len(images) * (h + GRID_GAP) - GRID_GAP, len(images[0]) * (w + GRID_GAP) - GRID_GAP, 3), np.float32)
+    for r, row in enumerate(images):
+        for c, img in enumerate(row):
+            top, left = r * (h + GRID_GAP), c * (w + GRID_GAP)
+            mosaic[top : top + h, left : left + w] = img[..., None] if img.ndim == 2 else img
+    return mosaic
+
+
 def image_grid(
     rows: list[list[torch.Tensor | np.ndarray]], row_labels: list[str], col_labels: list[str], title: str
 ) -> Figure:
-    """A grid of images, one list per row: model tensors (C, H, W) or uint8 frames (H, W, C)."""
+    """A grid of images of one size, one list per row (as :func:`image_mosaic` takes them), labelled by row and column.
+
+    The images are drawn as one picture: a subplot per image made a 32-row traversal take 3.8 s to draw.
+    """
+    mosaic = image_mosaic(rows)
     n_rows, n_cols = len(rows), len(rows[0])
+    h, w = (mosaic.shape[0] + GRID_GAP) // n_rows - GRID_GAP, (mosaic.shape[1] + GRID_GAP) // n_cols - GRID_GAP
     fig = Figure(figsize=(1.1 * n_cols + 0.8, 1.1 * n_rows + 0.5), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for r, row in enumerate(rows):
-        for c, img in enumerate(row):
-            ax = axes[r][c]
-            ax.imshow(_to_image(img), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                # level, so that a long label takes width beside its row instead of running into the next
-                ax.set_ylabel(row_labels[r], fontsize=8, rotation=0, ha="right", va="center")
-            if r == 0 and col_labels:
-                ax.set_title(col_labels[c], fontsize=8)
+    ax = fig.subplots()
+    ax.imshow(mosaic, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([r * (h + GRID_GAP) + (h - 1) / 2 for r in range(n_rows)], row_labels, fontsize=8)
+    ax.set_xticks([c * (w + GRID_GAP) + (w - 1) / 2 for c in range(n_cols)] if col_labels else [], col_labels, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     fig.suptitle(title, fontsize=10)
     return fig
 
