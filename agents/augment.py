@@ -18,10 +18,10 @@ def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
     padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
     dx = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
-    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, x.shape[1], h, w + 2 * pad)
-    taken = padded.gather(2, rows)
-    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, x.shape[1], h, w)
-    return taken.gather(3, cols)
+    # every crop of the padded images as one view (n, c, 2 pad + 1, 2 pad + 1, h, w), of which each image takes its
+    # own: one copy, where gathering rows and then columns took two and ran 2-3x slower on one thread
+    crops = padded.unfold(2, h, 1).unfold(3, w, 1)
+    return crops[torch.arange(n, device=x.device), :, dy, dx]
 
 
 def colour_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
@@ -32,8 +32,10 @@ def colour_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
         return 1 + strength * (2 * torch.rand(n, *shape, device=x.device) - 1)
 
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - mean) * factor(1, 1, 1) + mean
-    return (x * factor(1, 1, 1) * factor(c, 1, 1)).clamp(0, 1)
+    # in place on one fresh batch: a new batch per step cost a minibatch of 256 frames 25 ms on one thread instead of
+    # 3 (the pages of each new tensor are touched anew); the same operations in the same order, so the same numbers
+    jittered = (x - mean).mul_(factor(1, 1, 1)).add_(mean)
+    return jittered.mul_(factor(1, 1, 1)).mul_(factor(c, 1, 1)).clamp_(0, 1)
 
 
 def mix_channels(matrices: torch.Tensor, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:

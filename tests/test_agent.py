@@ -215,6 +215,27 @@ def test_augmentations_shift_and_recolour_within_bounds() -> None:
     assert jittered.std() > 0.01
 
 
+def test_augmentations_take_each_images_own_crop_and_factors() -> None:
+    # the shift is each image's crop of its edge-padded self at the offset drawn for it, and the jitter the formula
+    # of its docstring with the factors drawn in order (contrast, brightness, channel gains): exactly, bit for bit
+    x = torch.rand(16, 3, 12, 10)
+    original = x.clone()
+    torch.manual_seed(5)
+    shifted = random_shift(x, pad=3)
+    torch.manual_seed(5)
+    dy, dx = torch.randint(0, 7, (16,)), torch.randint(0, 7, (16,))
+    padded = torch.nn.functional.pad(x, (3, 3, 3, 3), mode="replicate")
+    expected = torch.stack([padded[i, :, a : a + 12, b : b + 10] for i, (a, b) in enumerate(zip(dy.tolist(), dx.tolist()))])
+    assert torch.equal(shifted, expected)
+    torch.manual_seed(6)
+    jittered = colour_jitter(x, strength=0.3)
+    torch.manual_seed(6)
+    contrast, brightness, gains = (1 + 0.3 * (2 * torch.rand(16, *shape) - 1) for shape in ((1, 1, 1), (1, 1, 1), (3, 1, 1)))
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    assert torch.equal(jittered, (((x - mean) * contrast + mean) * brightness * gains).clamp(0, 1))
+    assert torch.equal(x, original)  # the input is left as it was
+
+
 def test_loading_an_agent_unpickles_nothing(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import cloudpickle
 
