@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from darla.errors import DarlaError
 from darla.files import atomic_path
 from darla.frames import FrameDataset
 from darla.models import VisionModel, frames_to_tensor
@@ -45,6 +46,9 @@ def image_mosaic(rows: list[list[torch.Tensor | np.ndarray]]) -> np.ndarray:
     each image a model tensor (C, H, W) or a uint8 frame (H, W, C); a one-channel image is drawn grey."""
     images = [[_to_image(img) for img in row] for row in rows]
     h, w = images[0][0].shape[:2]
+    if any(len(row) != len(images[0]) or img.shape[:2] != (h, w) for row in images for img in row):
+        raise DarlaError(f"an image grid needs rows of {len(images[0])} images of {h}x{w} pixels each, got rows of "
+                         f"{sorted({len(row) for row in images})} and sizes {sorted({img.shape[:2] for row in images for img in row})}")
     mosaic = np.ones((len(images) * (h + GRID_GAP) - GRID_GAP, len(images[0]) * (w + GRID_GAP) - GRID_GAP, 3), np.float32)
     for r, row in enumerate(images):
         for c, img in enumerate(row):
@@ -62,7 +66,7 @@ def image_grid(
     """
     mosaic = image_mosaic(rows)
     n_rows, n_cols = len(rows), len(rows[0])
-    h, w = (mosaic.shape[0] + GRID_GAP) // n_rows - GRID_GAP, (mosaic.shape[1] + GRID_GAP) // n_cols - GRID_GAP
+    h, w = _to_image(rows[0][0]).shape[:2]
     fig = Figure(figsize=(1.1 * n_cols + 0.8, 1.1 * n_rows + 0.5), layout="constrained")
     ax = fig.subplots()
     ax.imshow(mosaic, vmin=0, vmax=1, interpolation="nearest")
