@@ -8,6 +8,7 @@ validation with a list of valid values and an integer code for ground-truth fact
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -85,10 +86,18 @@ class Domain:
     @classmethod
     def from_factors(cls, values: Sequence[float], name: str = "custom") -> "Domain":
         """Inverse of :meth:`factors`."""
+        # the metrics redraw tens of thousands of frames in a handful of domains, and building the dataclass cost a
+        # 2D frame about a sixth of its redrawing time; a domain is frozen, so one object can serve every row naming it
+        # (fields other than the choices and the tint keep their defaults, which no caller changes)
+        return cls._from_values(tuple(float(v) for v in values), name)
+
+    @classmethod
+    @functools.lru_cache(maxsize=1024)
+    def _from_values(cls, values: tuple[float, ...], name: str) -> "Domain":
         fields = [f for f in dataclasses.fields(cls) if "choices" in f.metadata]
         kwargs = {f.name: f.metadata["choices"][int(round(v))] for f, v in zip(fields, values)}
         # factors are float32; rounding undoes its error on the tint
-        tint = tuple(round(float(v), 6) for v in values[len(fields) : len(fields) + 3])
+        tint = tuple(round(v, 6) for v in values[len(fields) : len(fields) + 3])
         return cls(name=name, tint=tint, **kwargs)
 
     def tinted(self, frame: np.ndarray) -> np.ndarray:
