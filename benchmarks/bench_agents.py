@@ -29,9 +29,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 import envs
 from agents import hyperparams, make_agent
 from darla.agent import AgentConfig, build_env
-from bench_vision import cpu_name
 from darla.checkpoint import save_vision
-from darla.device import native_bf16, resolve_precision
+from darla.device import cpu_name, native_bf16, resolve_precision
 from darla.files import write_json_atomic
 from darla.models import build_model, make_config
 from darla.wrappers import LatentObservation, VecLatentObservation

@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from bench_vision import cpu_name
 from darla.collect import CollectConfig, collect
+from darla.device import cpu_name
 from darla.files import write_json_atomic
 from darla.metrics import EnvGroundTruth
 from envs.pixels import make_pixel_env

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 import darla
 from bench_agents import ENV, agent_envs, encoding_steps_per_second, ppo_steps_per_second, train_envs, untrained_vision, vec_steps_per_second
-from bench_vision import cpu_name, encoder_inference, pretraining, seconds_per_call
-from darla.device import resolve_device
+from bench_vision import encoder_inference, pretraining, seconds_per_call
+from darla.device import cpu_name, resolve_device
 from darla.files import write_json_atomic
 
 #: a batch that fills a GPU far better than DARLA's 64 (timed without compilation)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from bench_vision import cpu_name
 from darla.checkpoint import save_vision
+from darla.device import cpu_name
 from darla.files import write_json_atomic
 from darla.inspect import InspectConfig, inspect_model
 from darla.models import build_model, make_config

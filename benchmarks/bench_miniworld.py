@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_vision import cpu_name
+from darla.device import cpu_name
 from darla.files import write_json_atomic
 
 #: name -> (GL error checks, LP_NUM_THREADS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import darla
-from darla.device import resolve_device, resolve_precision
+from darla.device import cpu_name, resolve_device, resolve_precision
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.inference import compiled_encoder
@@ -148,16 +147,6 @@ def fit_seconds(model: torch.nn.Module, data: FrameDataset, cfg: TrainConfig, ou
     start = time.perf_counter()
     fit(model, data, cfg, out, resume=resume)
     return time.perf_counter() - start
-
-
-def cpu_name() -> str:
-    """The CPU's model name where Linux tells it, else the architecture."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench_vision import cpu_name
 from darla.agent import load_agent
+from darla.device import cpu_name
 from darla.evaluate import EvaluateConfig, episode_returns
 from darla.files import atomic_path, write_json_atomic
 from darla.metrics.agreement import same_state_actions

@@ -27,12 +27,11 @@ import numpy as np
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from bench_vision import cpu_name
 from darla.collect import CollectConfig, collect
+from darla.device import cpu_name, native_bf16
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.models import build_model, frames_to_tensor, make_config
-from darla.device import native_bf16
 from darla.train import TrainConfig, fit
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_vision import cpu_name
 from darla.checkpoint import load_vision, read_config
+from darla.device import cpu_name
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.inspect import encoder

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_vision import cpu_name
 from darla.checkpoint import load_vision
+from darla.device import cpu_name
 from darla.files import write_json_atomic
 from darla.inspect import encoder
 from darla.metrics.ground_truth import EnvGroundTruth

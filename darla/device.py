@@ -1,7 +1,12 @@
 """Choosing the torch device (``"auto"``: CUDA when there is one, else the CPU) and the precision it
-computes in (``"auto"``: bfloat16 on a CPU that has it in hardware)."""
+computes in (``"auto"``: bfloat16 on a CPU that has it in hardware), and naming the machine a result was measured on."""
 
 from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -56,3 +61,24 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         return "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
     return precision
+
+
+def cpu_name() -> str:
+    """The CPU's model name where Linux tells it, else the architecture."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def describe_machine() -> dict[str, Any]:
+    """The machine a run is measured on, for its results: the CPU's model and cores, whether it computes bfloat16 in
+    hardware, torch's version, and the GPU where torch sees one (two CPUs of one cloud's 2-core machines differ
+    threefold in speed, so a time means nothing without them)."""
+    machine: dict[str, Any] = {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": native_bf16(torch.device("cpu")),
+                               "torch": torch.__version__}
+    if torch.cuda.is_available():
+        machine["gpu"] = torch.cuda.get_device_name(0)
+    return machine

@@ -33,7 +33,7 @@ from agents import check_action_space, check_algorithm, hyperparams
 from darla.agent import AgentConfig, train_agent
 from darla.checkpoint import load_vision, read_config
 from darla.collect import CollectConfig, collect
-from darla.device import resolve_device
+from darla.device import describe_machine, resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE, EvaluateConfig, evaluate
 from darla.figures import results_figure
@@ -527,6 +527,8 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     scores = read_scores(out, tuple(m for m in cfg.methods if m in ALL_REPRESENTATIONS and envs.draws_from_factors(cfg.env)))
     report = {
         **record,
+        # the times above and below mean little without the machine that took them
+        "machine": describe_machine(),
         "wall_seconds_this_run": wall,
         # CPU seconds of this process and its finished workers over what the machine's cores could give
         "cores_busy_share_this_run": (cpu_seconds() - cpu_start) / max(wall * (os.cpu_count() or 1), 1e-9),

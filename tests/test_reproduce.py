@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 import agents.factory as agents_factory
@@ -111,6 +112,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert set(report["cell_seconds"]) == {c.name for c in plan_cells(cfg, out)}
     assert 0.0 < report["cores_busy_share_this_run"] <= 1.0
+    assert report["machine"]["cores"] == os.cpu_count() and report["machine"]["cpu"] and report["machine"]["torch"] == torch.__version__
     # a moved run folder is the same run: cells are matched on arguments relative to it
     out.rename(tmp_path / "moved")
     assert reproduce(cfg, tmp_path / "moved")["cell_seconds_this_run"] == {}
