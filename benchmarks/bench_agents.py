@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from collections import defaultdict
@@ -30,7 +29,7 @@ import envs
 from agents import hyperparams, make_agent
 from darla.agent import AgentConfig, build_env
 from darla.checkpoint import save_vision
-from darla.device import cpu_name, native_bf16, resolve_precision
+from darla.device import describe_machine, resolve_precision
 from darla.files import write_json_atomic
 from darla.models import build_model, make_config
 from darla.wrappers import LatentObservation, VecLatentObservation
@@ -144,7 +143,7 @@ def main() -> None:
         "env": ENV,
         "n_envs": agent_envs(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": native_bf16(torch.device("cpu")), "torch": torch.__version__},
+        "machine": describe_machine(),
         "torch_threads": torch.get_num_threads(),
         "auto_precision": resolve_precision("auto", torch.device("cpu")),
         "vision": args.vision or "untrained VAE, DARLA trunk, 32 latents",

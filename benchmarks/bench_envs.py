@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ import numpy as np
 
 import envs
 from darla.collect import CollectConfig, collect
-from darla.device import cpu_name
+from darla.device import describe_machine
 from darla.files import write_json_atomic
 from darla.metrics import EnvGroundTruth
 from envs.pixels import make_pixel_env
@@ -119,7 +118,7 @@ def main() -> None:
         "seekavoid2d_over_minigrid": seek / reference if isinstance(seek, float) and isinstance(reference, float) else None,
         "steps": args.steps,
         "env_ids": list(envs.ENV_IDS),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count()},
+        "machine": describe_machine(),
     }
     write_json_atomic(args.out, report)
     print(json.dumps(report, indent=2))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import torch
 
 from darla.checkpoint import save_vision
-from darla.device import cpu_name
+from darla.device import describe_machine
 from darla.files import write_json_atomic
 from darla.inspect import InspectConfig, inspect_model
 from darla.models import build_model, make_config
@@ -40,7 +39,7 @@ def main() -> None:
     report = {"env": args.env, "settings": QUICK_INSPECT, "seconds": seconds,
               # the same model and seed give the same report: a change that only speeds it up leaves these as they were
               "scores": scores,
-              "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__}}
+              "machine": describe_machine()}
     write_json_atomic(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k != "scores"}, indent=2))
 

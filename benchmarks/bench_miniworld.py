@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from darla.device import cpu_name
+from darla.device import describe_machine
 from darla.files import write_json_atomic
 
 #: name -> (GL error checks, LP_NUM_THREADS)
@@ -76,7 +76,7 @@ def main() -> None:
         together[name] = measure(checks, threads, args.steps, 2)
         print(f"{name}: alone {alone[name]:.0f}, two at once {together[name]}")
     report = {"steps_per_second_alone": alone, "steps_per_second_two_at_once": together, "steps": args.steps,
-              "machine": {"cpu": cpu_name(), "cores": os.cpu_count()}}
+              "machine": describe_machine()}
     write_json_atomic(args.out, report)
     print(json.dumps(report, indent=2))
 

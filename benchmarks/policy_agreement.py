@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from darla.agent import load_agent
-from darla.device import cpu_name
+from darla.device import describe_machine
 from darla.evaluate import EvaluateConfig, episode_returns
 from darla.files import atomic_path, write_json_atomic
 from darla.metrics.agreement import same_state_actions
@@ -106,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = [agreement(label, folder, args.source, args.target, args.steps, args.episodes, args.seed) for label, folder in args.agent]
-    report = {"machine": {"cpu": cpu_name(), "threads": args.threads, "torch": torch.__version__}, "source": args.source,
+    report = {"machine": {**describe_machine(), "threads": args.threads}, "source": args.source,
               "target": args.target, "steps": args.steps, "episodes": args.episodes, "seed": args.seed, "agents": rows}
     write_json_atomic(args.out, report)
     figure(rows, args.figure, f"{args.source} -> {args.target}: {args.steps} visited states, {args.episodes} episodes per domain")

@@ -28,7 +28,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darla.collect import CollectConfig, collect
-from darla.device import cpu_name, native_bf16
+from darla.device import cpu_name, describe_machine
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.models import build_model, frames_to_tensor, make_config
@@ -91,7 +91,7 @@ def main() -> None:
         verdicts[key] = {**score, "gap_between_precision_means": float(gap), "largest_spread_between_seeds": float(spread),
                          "within_noise": bool(gap <= spread)}
     result = {
-        "machine": {"cpu": cpu_name(), "threads": args.threads, "torch": torch.__version__, "native_bf16": native_bf16(torch.device("cpu"))},
+        "machine": {**describe_machine(), "threads": args.threads},
         "settings": {"variant": "beta_vae_dae", "dae_layer": "output", "steps": args.steps, "lr": args.lr, "batch_size": 64,
                      "frames": args.frames, "held_out_frames": len(held)},
         **verdicts,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from darla.checkpoint import load_vision, read_config
-from darla.device import cpu_name
+from darla.device import describe_machine
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.inspect import encoder
@@ -95,7 +95,7 @@ def main() -> None:
     truth.close()
     report = json.loads(args.json.read_text()) if args.json.is_file() else {}
     report[args.name] = {"vision": str(args.vision), "env": args.env, "states": args.states, "draws": args.draws,
-                         "pairs": scores, "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__}}
+                         "pairs": scores, "machine": describe_machine()}
     write_json_atomic(args.json, report)
     if args.figure:
         plot(report, args.figure)

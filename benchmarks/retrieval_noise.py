@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from darla.checkpoint import load_vision
-from darla.device import cpu_name
+from darla.device import describe_machine
 from darla.files import write_json_atomic
 from darla.inspect import encoder
 from darla.metrics.ground_truth import EnvGroundTruth
@@ -108,7 +106,7 @@ def main() -> None:
         "vision": args.vision, "env": args.env, "pair": "~".join(args.pair), "general": args.general, "states": args.states,
         "pool": args.pool,
         "retrieval_one_pool": spread(within), "retrieval_across_pools": spread(across), "failures_first_draw": fails,
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__},
+        "machine": describe_machine(),
         "seconds": time.perf_counter() - start,
     }
     write_json_atomic(args.out, report)
