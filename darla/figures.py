@@ -66,7 +66,8 @@ def image_grid(
     """
     mosaic = image_mosaic(rows)
     n_rows, n_cols = len(rows), len(rows[0])
-    h, w = _to_image(rows[0][0]).shape[:2]
+    # image_mosaic refuses tiles of other sizes, so the mosaic's extent gives the tile's without converting one again
+    h, w = ((extent + GRID_GAP) // n - GRID_GAP for extent, n in zip(mosaic.shape[:2], (n_rows, n_cols)))
     fig = Figure(figsize=(1.1 * n_cols + 0.8, 1.1 * n_rows + 0.5), layout="constrained")
     ax = fig.subplots()
     ax.imshow(mosaic, vmin=0, vmax=1, interpolation="nearest")
