@@ -14,6 +14,7 @@ from darla.metrics.ground_truth import EnvGroundTruth
 from darla.metrics.invariance import (
     DomainPair,
     InvarianceConfig,
+    SeenFrames,
     distinct_states,
     domain_leak,
     invariance_pairs,
@@ -176,3 +177,17 @@ def test_the_memory_curve_reads_only_the_recipe_with_a_memory_changed() -> None:
     lines = memory_curve.memory_points(results)
     assert lines == {(0, 0.0): [(0, 0.86, 0.01), (256, 0.91, 0.01), (512, 0.89, 0.01)],
                      (0, 0.99): [(4096, 0.88, 0.01)], (1, 0.0): [(512, 0.90, 0.01)]}
+
+
+def test_frames_within_the_renderers_rounding_look_alike() -> None:
+    rng = np.random.default_rng(0)
+    wall = np.full((64, 64, 3), 110, np.uint8)
+    dithered = wall + rng.integers(0, 2, wall.shape).astype(np.uint8)  # one level up here and there, as MiniWorld rounds
+    edge = wall.copy()
+    edge[:, :1] = 200  # a one-pixel sliver of another wall: a different view
+    seen = SeenFrames()
+    seen.add(wall)
+    assert seen.holds(wall) and seen.holds(dithered)
+    assert not seen.holds(wall + 2) and not seen.holds(edge)
+    seen.add(edge)
+    assert seen.holds(edge) and len(seen.stack()) == 2
