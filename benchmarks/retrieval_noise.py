@@ -24,7 +24,7 @@ from darla.device import describe_machine
 from darla.files import write_json_atomic
 from darla.inspect import encoder
 from darla.metrics.ground_truth import EnvGroundTruth
-from darla.metrics.invariance import distinct_states, draw_spread, nearest_codes
+from darla.metrics.invariance import LOOKALIKE_LEVELS, distinct_states, draw_spread, nearest_codes
 from darla.metrics.scores import represent_all
 
 
@@ -34,11 +34,12 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def twin_pixels(frames: np.ndarray) -> np.ndarray:
-    """Per frame, how many of its pixels differ from those of the frame most like it (the fewest)."""
-    flat = frames.reshape(len(frames), -1, frames.shape[-1])
+    """Per frame, how many of its pixels differ, by more than the renderer's rounding
+    (:data:`LOOKALIKE_LEVELS`), from those of the frame most like it (the fewest)."""
+    flat = frames.reshape(len(frames), -1, frames.shape[-1]).astype(np.int16)
     fewest = np.empty(len(frames), np.int64)
     for i, frame in enumerate(flat):
-        differ = (flat != frame).any(axis=2).sum(axis=1)
+        differ = (np.abs(flat - frame) > LOOKALIKE_LEVELS).any(axis=2).sum(axis=1)
         differ[i] = flat.shape[1] + 1
         fewest[i] = differ.min()
     return fewest

@@ -29,7 +29,7 @@ from darla.figures import latent_histograms, leak_bars, metric_bars, reconstruct
 from darla.files import atomic_path, claim_run_folder, write_json_atomic
 from darla.metrics import HEADLINES, METRICS, EnvGroundTruth, MetricConfig, active_dimensions, compute_metric, mutual_information
 from darla.metrics.discriminator import discriminator_score, frame_features
-from darla.metrics.invariance import InvarianceConfig, invariance_pairs, invariance_scores
+from darla.metrics.invariance import LOOKALIKE_LEVELS, InvarianceConfig, invariance_pairs, invariance_scores
 from darla.metrics.scores import Represent
 from darla.models import VisionModel, frames_to_tensor
 from darla.models.base import check_general
@@ -218,7 +218,7 @@ def _index(checkpoint: str | Path, model: VisionModel, config: InspectConfig, gr
         "",
         "## Same-state invariance",
         "",
-        f"The same {config.invariance_states} task states drawn in both domains of each pair, none drawing the frame another one draws (chance retrieval "
+        f"The same {config.invariance_states} task states drawn in both domains of each pair, none drawing a frame within {LOOKALIKE_LEVELS} intensity level of another one's (chance retrieval "
         f"{1 / config.invariance_states:.3f}). Retrieval: share of b's frames whose nearest code in a is the same state, "
         f"the mean of {config.invariance_draws} draws of states ± its standard deviation over them. "
         "Leak: median over active latents of the shift between the two renders over the spread across states. "
