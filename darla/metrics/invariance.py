@@ -194,10 +194,11 @@ class SeenFrames:
         """Whether ``frame`` looks like a frame added before."""
         if not self.frames:
             return False
-        flat = frame.reshape(-1, frame.shape[-1]).astype(np.int16)
+        # signed once here, so each kept uint8 frame subtracts from it without a copy of its own
+        wide = frame.astype(np.int16)
         # frames within a few levels everywhere have channel means as close: compare in full only those
-        near = np.flatnonzero((np.abs(np.stack(self.means) - flat.mean(axis=0)) <= LOOKALIKE_LEVELS).all(axis=1))
-        return any(int(np.abs(self.frames[i].astype(np.int16) - frame).max()) <= LOOKALIKE_LEVELS for i in near)
+        near = np.flatnonzero((np.abs(np.stack(self.means) - wide.reshape(-1, wide.shape[-1]).mean(axis=0)) <= LOOKALIKE_LEVELS).all(axis=1))
+        return any(int(np.abs(self.frames[i] - wide).max()) <= LOOKALIKE_LEVELS for i in near)
 
     def add(self, frame: np.ndarray) -> None:
         """Remember ``frame``."""
