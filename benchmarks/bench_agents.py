@@ -4,7 +4,8 @@
   with the share of each run's time spent in the envs, in encoding, in PPO's updates and in the
   rest of the rollouts;
 - steps/s of batched encoding (VecLatentObservation) vs per-env encoding (a DummyVecEnv of
-  LatentObservation wrappers), as a ratio (target: at least 2x), at the latent agent's n_envs.
+  LatentObservation wrappers), as a ratio (target: at least 2x), at the latent agent's n_envs;
+- the raw envs' steps/s there, drawn one env at a time and a step's frames together (FrameBatchVecEnv).
 
 Usage: python benchmarks/bench_agents.py [--vision CKPT] [--steps 16384] [--out benchmarks/results/agents.json]
 Without --vision, an untrained DARLA-sized VAE is used: speed does not depend on the weights.
@@ -32,6 +33,7 @@ from darla.checkpoint import save_vision
 from darla.device import describe_machine, resolve_precision
 from darla.files import write_json_atomic
 from darla.models import build_model, make_config
+from darla.vec_env import FrameBatchVecEnv
 from darla.wrappers import LatentObservation, VecLatentObservation
 
 ENV = "darla/SeekAvoid2D-v0"
@@ -57,9 +59,10 @@ def vec_steps_per_second(venv: VecEnv, steps: int) -> float:
     return len(actions) * venv.num_envs / (time.perf_counter() - start)
 
 
-def train_envs() -> DummyVecEnv:
-    """N_ENVS raw envs of the train group, as the latent agent steps them."""
-    return DummyVecEnv([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)])
+def train_envs(vec_env: type[DummyVecEnv] = DummyVecEnv) -> DummyVecEnv:
+    """N_ENVS raw envs of the train group, drawn one env at a time (DummyVecEnv) or a step's frames together
+    (FrameBatchVecEnv, as agents step them)."""
+    return vec_env([lambda: envs.make(ENV, ("train",)) for _ in range(N_ENVS)])
 
 
 def untrained_vision(folder: Path) -> str:
@@ -114,7 +117,7 @@ def ppo_steps_per_second(mode: str, vision: str | None, steps: int, precision: s
     agent.learn(steps, reset_num_timesteps=False)
     total = time.perf_counter() - start
     t = watch.seconds
-    shares = {"envs (DummyVecEnv)": t["envs"], "wrappers above the envs (latents: encoding)": t["stepping"] - t["envs"],
+    shares = {"envs (the VecEnv under the wrappers)": t["envs"], "wrappers above the envs (latents: encoding)": t["stepping"] - t["envs"],
               "PPO updates": t["updates"], "rest of the rollouts (policy forward, buffer)": total - t["stepping"] - t["updates"]}
     return steps / total, {k: v / total for k, v in shares.items()}
 
@@ -134,7 +137,8 @@ def main() -> None:
                          for _ in range(N_ENVS)]),
             args.steps,
         )
-        raw = vec_steps_per_second(train_envs(), args.steps)
+        raw = {name: vec_steps_per_second(train_envs(vec_env), args.steps) for name, vec_env in
+               (("DummyVecEnv, one env at a time", DummyVecEnv), ("FrameBatchVecEnv, as agents step them", FrameBatchVecEnv))}
         latent_ppo, shares = {}, {}
         for precision in ("fp32", "auto"):
             latent_ppo[precision], shares[f"PPO training on latents, encoder {precision}"] = ppo_steps_per_second("latent", vision, args.steps, precision)
@@ -148,7 +152,7 @@ def main() -> None:
         "auto_precision": resolve_precision("auto", torch.device("cpu")),
         "vision": args.vision or "untrained VAE, DARLA trunk, 32 latents",
         "steps_per_second": {
-            "raw frames (DummyVecEnv)": raw,
+            **{f"raw frames ({name})": rate for name, rate in raw.items()},
             "batched encoding (VecLatentObservation), fp32": batched["fp32"],
             "batched encoding (VecLatentObservation), auto": batched["auto"],
             "per-env encoding (DummyVecEnv of LatentObservation), fp32": per_env,

@@ -1,7 +1,9 @@
 """Environment throughput in one run: steps/s of each darla env and of the frame collector,
 with MiniGrid's RGB env (MiniGrid-Empty-8x8-v0, RGBImgObsWrapper, tile 8: 64x64) as the reference;
-and the frames/s at which each darla env redraws states in mixed domains, as the metrics' samples ask,
-drawn one row after another and grouped by domain (``DomainEnv.render_rows``).
+SeekAvoid2D's steps/s at the latent agent's 16 envs, drawn one env at a time (SB3's DummyVecEnv) and a step's
+frames together (``darla.vec_env.FrameBatchVecEnv``, what agents step); and the frames/s at which each darla
+env redraws states in mixed domains, as the metrics' samples ask, drawn one row after another and grouped by
+domain (``DomainEnv.render_rows``).
 
 Usage: python benchmarks/bench_envs.py [--steps 3000] [--out benchmarks/results/envs.json]
 Target: darla/SeekAvoid2D-v0 steps at least 3x as fast as the MiniGrid reference.
@@ -19,13 +21,20 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs
 from darla.collect import CollectConfig, collect
+from darla.vec_env import FrameBatchVecEnv
 from darla.device import describe_machine
 from darla.files import write_json_atomic
 from darla.metrics import EnvGroundTruth
 from envs.pixels import make_pixel_env
+
+
+#: the latent agent's envs on SeekAvoid2D (agents/hyperparams/ppo.yml)
+N_ENVS = 16
 
 
 def steps_per_second(make: Callable[[], gym.Env], steps: int, warmup: int = 0) -> float:
@@ -45,6 +54,21 @@ def steps_per_second(make: Callable[[], gym.Env], steps: int, warmup: int = 0) -
     elapsed = time.perf_counter() - start
     env.close()
     return steps / elapsed
+
+
+def vector_steps_per_second(vec_env: type[DummyVecEnv], n_envs: int, steps: int) -> float:
+    """Random-action env steps/s (all envs counted) of SeekAvoid2D's train group in ``n_envs`` envs, each behind
+    a Monitor as agents step them."""
+    venv = vec_env([lambda: Monitor(envs.make("darla/SeekAvoid2D-v0", ("train",))) for _ in range(n_envs)])
+    venv.seed(0)
+    venv.reset()
+    actions = np.random.default_rng(0).integers(3, size=(max(1, steps // n_envs), n_envs))
+    start = time.perf_counter()
+    for action in actions:
+        venv.step(action)
+    elapsed = time.perf_counter() - start
+    venv.close()
+    return actions.size / elapsed
 
 
 def redraw_rates(env_id: str, frames: int) -> dict[str, float]:
@@ -97,6 +121,9 @@ def main() -> None:
         except Exception as exc:  # an optional extra that is missing here is reported, not fatal
             results[name] = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         print(f"{name}: {results[name]}")
+    vector = {name: vector_steps_per_second(vec_env, N_ENVS, 4 * args.steps)
+              for name, vec_env in (("DummyVecEnv (one env at a time)", DummyVecEnv), ("FrameBatchVecEnv", FrameBatchVecEnv))}
+    print(f"darla/SeekAvoid2D-v0 in {N_ENVS} envs (steps/s): {vector}")
     redraws: dict[str, object] = {}
     for env_id in envs.ENV_IDS:
         try:
@@ -113,6 +140,7 @@ def main() -> None:
         collector = frames / (time.perf_counter() - start)
     report = {
         "steps_per_second": results,
+        f"vector_steps_per_second (SeekAvoid2D, train group, {N_ENVS} envs)": vector,
         "collector_frames_per_second (SeekAvoid2D, 1 worker)": collector,
         "mixed_domain_redraws_frames_per_second": redraws,
         "seekavoid2d_over_minigrid": seek / reference if isinstance(seek, float) and isinstance(reference, float) else None,

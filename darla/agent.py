@@ -25,7 +25,7 @@ import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecTransposeImage
+from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
 
 import envs
 from agents import ALGORITHMS, check_algorithm, hyperparams, make_agent
@@ -34,6 +34,7 @@ from darla.checkpoint import CONFIG_FILE, MODEL_CARD, MODEL_FILE, read_config
 from darla.device import check_precision, resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.files import atomic_path, claim_run_folder
+from darla.vec_env import FrameBatchVecEnv
 from darla.wrappers import VecLatentObservation
 
 AGENT_FILE = "agent.json"
@@ -129,11 +130,12 @@ def _copy_checkpoint(source: Path, dest: Path) -> None:
 def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int, render: bool = False) -> VecEnv:
     """The wrapper chain of ``cfg`` in ``domains``: env -> Monitor -> DummyVecEnv [-> VecLatentObservation].
 
-    Encoding happens in this process, batched over sub-envs, so a GPU is used safely.
-    ``render`` makes ``get_images()`` return the frames the env draws (for videos).
+    The DummyVecEnv is a :class:`~darla.vec_env.FrameBatchVecEnv`: an env that draws faster in batches has a step's
+    frames drawn together, the same frames. Encoding happens in this process, batched over sub-envs, so a GPU is
+    used safely. ``render`` makes ``get_images()`` return the frames the env draws (for videos).
     """
     kwargs = {"render_mode": "rgb_array"} if render and cfg.env in envs.ENV_IDS else {}
-    venv = DummyVecEnv([lambda: Monitor(envs.make(cfg.env, tuple(domains), **kwargs)) for _ in range(n_envs)])
+    venv = FrameBatchVecEnv([lambda: Monitor(envs.make(cfg.env, tuple(domains), **kwargs)) for _ in range(n_envs)])
     venv.seed(seed)
     if cfg.mode == "latent":
         assert cfg.vision is not None

@@ -101,11 +101,18 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
     # the pairs' factor rows; they and the masks are drawn after the episodes, all at once, so a renderer repaints
     # per domain, not per frame
     pair_rows: list[np.ndarray] = []
+    # an env that draws faster in batches owes its frames, drawn after the episodes; it keeps the scene of each
+    deferred = getattr(unwrapped, "draws_in_batches", False)
+    if deferred:
+        unwrapped.defer_frames = True
+    scenes: list[Any] = []
 
     def record(obs: np.ndarray, info: dict[str, Any]) -> None:
         factors = np.asarray(info.get("factors", np.zeros(0, np.float32)), np.float32)
         own = next(i for i, d in enumerate(domains) if d is unwrapped.domain) if domains else 0
         arrays["frames"].append(obs)
+        if deferred:
+            scenes.append(unwrapped.owed[-1])
         arrays["factors"].append(factors)
         arrays["domain"].append(own)
         if cfg.pairs:
@@ -130,6 +137,8 @@ def collect_shard(cfg: CollectConfig, index: int, out: Path) -> int:
             record(obs, info)
             if len(arrays["frames"]) == n or terminated or truncated:
                 break
+    if deferred:
+        arrays["frames"] = list(unwrapped.draw(scenes))
     if in_view is not None:
         # one vectorised pass over the shard's factor rows, not a call per frame
         arrays["in_view"] = list(in_view(np.stack(arrays["factors"])))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -201,6 +201,14 @@ class DomainDraw:
         if seed is not None:
             self._rng = np.random.default_rng([seed, 1])
         return self.domains[int(self._rng.integers(len(self.domains)))]
+
+
+def positions_by(keys: Iterable[Hashable]) -> dict[Hashable, list[int]]:
+    """Where each key occurs in ``keys``: its positions, by key, in order of first occurrence."""
+    positions: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        positions.setdefault(key, []).append(i)
+    return positions
 
 
 def check_factors(factors: np.ndarray, names: Sequence[str]) -> np.ndarray:

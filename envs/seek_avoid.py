@@ -8,6 +8,8 @@ NumPy, MiniWorld) only draw a state in a domain, so every renderer runs the iden
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +24,8 @@ from envs.domains import TEXTURES, Domain, DomainCatalogue, DomainSpec, check_fa
 OBJECT_SETS: dict[str, tuple[str, str]] = {"A": ("can", "hat"), "B": ("balloon", "cake")}
 OBJECT_KINDS = ("can", "hat", "balloon", "cake")
 TURN_LEFT, TURN_RIGHT, FORWARD = 0, 1, 2
+#: most frames per renderer call: a batch's per-pixel arrays take about 50 KB a frame
+DRAW_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,10 @@ class Renderer(Protocol):
         """Return the frame."""
         ...
 
+    def render_batch(self, states: Sequence[SeekAvoidState], domains: Sequence[SeekAvoidDomain]) -> np.ndarray:
+        """Return the frames (N, size, size, 3) of ``states``, each in its domain."""
+        ...
+
 
 class SeekAvoidEnv(DomainEnv):
     """The SeekAvoid task drawn by a renderer; subclasses choose the renderer.
@@ -150,6 +158,9 @@ class SeekAvoidEnv(DomainEnv):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     catalogue = CATALOGUE
+    #: whether the renderer draws a batch of frames faster than one at a time (then a VecEnv of these envs draws
+    #: every env's frame of a step together: :class:`darla.vec_env.FrameBatchVecEnv`)
+    draws_in_batches: bool = False
     # object slots of one kind look alike, so no code can tell which slot is where: score the agent's pose
     default_factors = ("agent_x", "agent_y", "heading", "domain")
     #: the renderer's horizontal field of view in radians; each renderer's env sets it
@@ -168,6 +179,9 @@ class SeekAvoidEnv(DomainEnv):
         self.action_space = gym.spaces.Discrete(3)
         self.state: SeekAvoidState | None = None
         self.pickups = 0
+        #: when set, reset() and step() return a blank frame and append the scene they owe to :attr:`owed`
+        self.defer_frames = False
+        self.owed: list[tuple[SeekAvoidState, SeekAvoidDomain]] = []
 
     def make_renderer(self) -> Renderer:
         """The renderer this env draws with."""
@@ -296,21 +310,48 @@ class SeekAvoidEnv(DomainEnv):
 
     def _observe(self) -> np.ndarray:
         assert self.state is not None
+        if self.defer_frames:
+            # a shallow copy keeps the scene: step() gives the state new arrays, it never writes into them
+            self.owed.append((dataclasses.replace(self.state), self.domain))
+            return np.zeros(self.observation_space.shape, np.uint8)
         return self.renderer.render(self.state, self.domain)
 
     def render(self) -> np.ndarray | None:
         """The current frame (the observation), for ``render_mode="rgb_array"``."""
         if self.render_mode != "rgb_array" or self.state is None:
             return None
-        return self._observe()
+        return self.renderer.render(self.state, self.domain)
+
+    def draw(self, scenes: Sequence[tuple[SeekAvoidState, SeekAvoidDomain]]) -> np.ndarray:
+        """The frames (N, size, size, 3) of (state, domain) scenes, in their order, drawn in batches (see the renderer's
+        ``render_batch``).
+
+        :param scenes: what :attr:`owed` holds, of this env or of any other with the same size and config.
+        """
+        frames = np.empty((len(scenes), *self.observation_space.shape), np.uint8)
+        for start in range(0, len(scenes), DRAW_BATCH):
+            states, domains = zip(*scenes[start : start + DRAW_BATCH])
+            frames[start : start + len(states)] = self.renderer.render_batch(states, domains)
+        return frames
 
     def render_factors(self, factors: np.ndarray) -> np.ndarray:
         """The frame for a factor vector laid out as ``info["factors"]``."""
+        return self.draw([self._scene(check_factors(factors, self.factor_names()))])[0]
+
+    def render_rows(self, factors: np.ndarray) -> np.ndarray:
+        """The frames (N, size, size, 3) of factor rows (N, F) laid out as ``info["factors"]``, in the rows' order,
+        drawn in batches (:meth:`draw`)."""
+        factors = np.asarray(factors, dtype=np.float64)
+        width = len(self.factor_names())
+        if factors.ndim != 2 or factors.shape[1] != width:
+            raise DarlaError(f"factor rows must be (N, F), got shape {factors.shape}: stack the factor vectors ({width} entries, "
+                             "named by factor_names()), one row each")
+        return self.draw([self._scene(row) for row in factors])
+
+    def _scene(self, factors: np.ndarray) -> tuple[SeekAvoidState, SeekAvoidDomain]:
         n_task = 3 + 4 * self.n_objects
-        factors = check_factors(factors, self.factor_names())
-        state = SeekAvoidState.from_factors(factors[:n_task], self.n_objects)
-        domain = SeekAvoidDomain.from_factors(factors[n_task:], name="from_factors")
-        return self.renderer.render(state, domain)
+        return (SeekAvoidState.from_factors(factors[:n_task], self.n_objects),
+                SeekAvoidDomain.from_factors(factors[n_task:], name="from_factors"))
 
     def without_objects(self, factors: np.ndarray) -> np.ndarray:
         """``factors`` with every object's present flag cleared: the empty room, from the same pose."""

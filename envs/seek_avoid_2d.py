@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from envs.domains import COLOURS
+from envs.domains import COLOURS, positions_by
 from envs.seek_avoid import SeekAvoidConfig, SeekAvoidDomain, SeekAvoidEnv, SeekAvoidState, kinds_of
 
 FIELD_OF_VIEW = np.pi / 3
@@ -77,32 +78,61 @@ class RaycastRenderer:
 
     def render(self, state: SeekAvoidState, domain: SeekAvoidDomain) -> np.ndarray:
         """Draw ``state`` in ``domain`` as a uint8 frame (size, size, 3)."""
-        s, L = self.size, self.room
-        direction = np.array([np.cos(state.heading), np.sin(state.heading)], np.float32)
-        right = np.array([direction[1], -direction[0]], np.float32)
-        rays = direction + (right * self.tan_half) * self.cam[:, None]
+        return self.render_batch([state], [domain])[0]
+
+    def render_batch(self, states: Sequence[SeekAvoidState], domains: Sequence[SeekAvoidDomain]) -> np.ndarray:
+        """Draw each state in its domain: uint8 frames (N, size, size, 3), each the frame :meth:`render` draws, bit
+        for bit. Walls and floor of the whole batch are drawn in one pass of array operations, whose per-call
+        overhead is most of a single frame's cost; textures go one look at a time, objects one visible object at a time.
+        """
+        s, L, n = self.size, self.room, len(states)
+        pos = np.array([st.agent for st in states], np.float32)[:, None, :]
+        heading = np.array([st.heading for st in states], np.float64)
+        # filled column by column: np.stack's own overhead is a fair share of a single frame's time
+        direction, right = np.empty((n, 2), np.float32), np.empty((n, 2), np.float32)
+        direction[:, 0], direction[:, 1] = np.cos(heading), np.sin(heading)
+        right[:, 0], right[:, 1] = direction[:, 1], -direction[:, 0]
+        rays = direction[:, None, :] + (right * self.tan_half)[:, None, :] * self.cam[:, None]
         # a ray parallel to a wall never meets it; a tiny component avoids dividing by zero
         rays[np.abs(rays) < 1e-9] = 1e-9
-        pos = state.agent.astype(np.float32)
         t_wall = np.where(rays > 0, (L - pos) / rays, -pos / rays)
-        x_side = t_wall[:, 0] < t_wall[:, 1]
-        depth = np.minimum(t_wall[:, 0], t_wall[:, 1])
+        x_side = t_wall[..., 0] < t_wall[..., 1]
+        depth = np.minimum(t_wall[..., 0], t_wall[..., 1])
         half = s / (2 * depth)
-        top, bottom = s / 2 - half, s / 2 + half
-        fog = np.clip(1.15 - depth / (1.5 * L), 0.5, 1.0) * np.where(x_side, 1.0, 0.8)
-        wall_rgb = np.array(COLOURS[domain.wall_colour], np.float32) * fog[:, None]
-        palette = np.concatenate([CEILING[None], wall_rgb, self._floor_rows(domain.floor_colour)]).astype(np.uint8)
+        top, bottom = (s / 2 - half)[:, None, :], (s / 2 + half)[:, None, :]
+        fog = np.minimum(np.maximum(1.15 - depth / (1.5 * L), 0.5), 1.0) * np.where(x_side, 1.0, 0.8)
+        # each frame's palette (ceiling, a colour per wall column, a colour per floor row), stacked; a pixel's entry
+        # in its own frame's palette, offset by the frame's place in the stack, indexes the lot with one take
+        palette = np.empty((n, 1 + 2 * s, 3), np.uint8)
+        palette[:, 0] = CEILING
+        palette[:, 1 : 1 + s] = np.array([COLOURS[d.wall_colour] for d in domains], np.float32)[:, None, :] * fog[..., None]
+        palette[:, 1 + s :] = [self._floor_rows(d.floor_colour) for d in domains]
         below_top, below_bottom = self.rows >= top, self.rows >= bottom
-        img = np.take(palette, below_top * self.wall_index + below_bottom * self.floor_step, axis=0)
-        if domain.wall_texture != "plain" or domain.floor_texture != "plain":
-            img = self._texture(img, domain, pos, rays, depth, x_side, top, below_top, below_bottom)
-        self._draw_objects(img, state, domain, pos, direction, right, depth)
-        return domain.tinted(img)
+        index = below_top * self.wall_index + below_bottom * self.floor_step
+        if n > 1:
+            index += (np.arange(n, dtype=np.int32) * (1 + 2 * s))[:, None, None]
+        img = np.take(palette.reshape(-1, 3), index, axis=0)
+        for look, rows in positions_by((d.wall_texture, d.floor_texture) for d in domains).items():
+            if look != ("plain", "plain"):
+                # a batch in one look (one env's frames, the usual case) is taken whole, without copies
+                at = slice(None) if len(rows) == n else rows
+                img[at] = self._texture(img[at], *look, pos[at], rays[at], depth[at], x_side[at], top[at], below_top[at],
+                                        below_bottom[at])
+        rel = np.array([st.objects for st in states], np.float32) - pos
+        depths, laterals = (rel @ direction[..., None])[..., 0], (rel @ right[..., None])[..., 0]
+        # far to near, so nearer objects cover farther ones
+        order = np.argsort(-depths, axis=1)
+        for i, (state, domain) in enumerate(zip(states, domains)):
+            self._draw_objects(img[i], order[i], depths[i], laterals[i], kinds_of(state, domain), state.present, depth[i])
+            if domain.tint != (1.0, 1.0, 1.0):
+                img[i] = domain.tinted(img[i])
+        return img
 
     def _texture(
         self,
         img: np.ndarray,
-        domain: SeekAvoidDomain,
+        wall_texture: str,
+        floor_texture: str,
         pos: np.ndarray,
         rays: np.ndarray,
         depth: np.ndarray,
@@ -111,35 +141,32 @@ class RaycastRenderer:
         below_top: np.ndarray,
         below_bottom: np.ndarray,
     ) -> np.ndarray:
-        """Modulate wall and floor pixels by their texture's brightness."""
-        factor = np.ones(img.shape[:2], np.float32)
-        if domain.wall_texture != "plain":
-            along = np.where(x_side, pos[1] + depth * rays[:, 1], pos[0] + depth * rays[:, 0])
-            height = (self.rows - top) * depth / self.size
-            factor = np.where(below_top & ~below_bottom, _pattern(domain.wall_texture, along[None, :], height, 2.0), factor)
-        if domain.floor_texture != "plain":
-            world = pos + self.floor_dist[..., None] * rays[None, :, :]
-            factor = np.where(below_bottom, _pattern(domain.floor_texture, world[..., 0], world[..., 1], 1.0), factor)
+        """Modulate wall and floor pixels of a batch by their texture's brightness."""
+        factor = np.ones(img.shape[:3], np.float32)
+        if wall_texture != "plain":
+            along = np.where(x_side, pos[..., 1] + depth * rays[..., 1], pos[..., 0] + depth * rays[..., 0])
+            height = (self.rows - top) * depth[:, None, :] / self.size
+            factor = np.where(below_top & ~below_bottom, _pattern(wall_texture, along[:, None, :], height, 2.0), factor)
+        if floor_texture != "plain":
+            world = pos[:, None] + self.floor_dist[..., None] * rays[:, None]
+            factor = np.where(below_bottom, _pattern(floor_texture, world[..., 0], world[..., 1], 1.0), factor)
         return (img * factor[..., None]).astype(np.uint8)
 
     def _draw_objects(
         self,
         img: np.ndarray,
-        state: SeekAvoidState,
-        domain: SeekAvoidDomain,
-        pos: np.ndarray,
-        direction: np.ndarray,
-        right: np.ndarray,
+        order: np.ndarray,
+        depths: np.ndarray,
+        laterals: np.ndarray,
+        kinds: list[str],
+        present: np.ndarray,
         wall_depth: np.ndarray,
     ) -> None:
+        """Draw one frame's objects into ``img`` in ``order``, each at its depth and lateral offset from the agent."""
         s = self.size
-        rel = state.objects.astype(np.float32) - pos
-        depths, laterals = rel @ direction, rel @ right
-        kinds = kinds_of(state, domain)
-        # far to near, so nearer objects cover farther ones
-        for i in np.argsort(-depths):
+        for i in order:
             d = float(depths[i])
-            if not state.present[i] or d < 0.2:
+            if not present[i] or d < 0.2:
                 continue
             sprite = SPRITES[kinds[i]]
             scale = s / d
@@ -156,7 +183,7 @@ class RaycastRenderer:
             v = (y1 - (np.arange(r0, r1) + 0.5))[:, None] / (y1 - y0)
             inside = _shape(sprite.shape, u[None, :], v)
             inside &= (wall_depth[c0:c1] > d)[None, :]
-            shade = (1.0 - 0.35 * u**2)[None, :, None] * np.clip(1.15 - d / (1.5 * self.room), 0.5, 1.0)
+            shade = (1.0 - 0.35 * u**2)[None, :, None] * min(max(1.15 - d / (1.5 * self.room), 0.5), 1.0)
             colour = np.array(sprite.colour, np.float32) * shade
             if sprite.shape == "box":
                 # the cake's icing: a darker band along its lower half
@@ -177,6 +204,7 @@ class SeekAvoid2DEnv(SeekAvoidEnv):
     """``darla/SeekAvoid2D-v0``: SeekAvoid drawn by :class:`RaycastRenderer` (no OpenGL)."""
 
     field_of_view = FIELD_OF_VIEW
+    draws_in_batches = True
 
     def make_renderer(self) -> RaycastRenderer:
         """The NumPy raycaster."""

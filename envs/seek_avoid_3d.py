@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from darla.errors import DarlaError
-from envs.domains import COLOURS
+from envs.domains import COLOURS, positions_by
 from envs.seek_avoid import SeekAvoidConfig, SeekAvoidDomain, SeekAvoidEnv, SeekAvoidState, kinds_of
 
 
@@ -200,6 +200,7 @@ class MiniWorldRenderer:
     """
 
     def __init__(self, size: int, config: SeekAvoidConfig) -> None:
+        self.size = size
         self.room_size = config.room_size
         try:
             self.scene = _Scene(size, config.room_size)
@@ -244,6 +245,15 @@ class MiniWorldRenderer:
                 self.scene.entities.append(entity)
         frame = self.scene.render_obs()
         return domain.tinted(frame)
+
+    def render_batch(self, states: Sequence[SeekAvoidState], domains: Sequence[SeekAvoidDomain]) -> np.ndarray:
+        """Draw each state in its domain (N, size, size, 3), grouped by domain: OpenGL draws a frame at a time, and the
+        room is repainted once per domain of the batch instead of at every change of look."""
+        frames = np.empty((len(states), self.size, self.size, 3), np.uint8)
+        for domain, rows in positions_by(domains).items():
+            for i in rows:
+                frames[i] = self.render(states[i], domain)
+        return frames
 
 
 class SeekAvoid3DEnv(SeekAvoidEnv):

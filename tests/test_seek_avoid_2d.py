@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -120,6 +121,29 @@ def test_render_factors_reproduces_live_observations() -> None:
         if terminated or truncated:
             obs, info = env.reset()
     assert len(info["factors"]) == len(env.unwrapped.factor_names())
+
+
+def test_a_batch_draws_every_frame_as_it_is_drawn_alone() -> None:
+    """One batch of states in mixed looks (textures, tints, both object sets) gives each frame bit for bit."""
+    env = SeekAvoid2DEnv(domain="train")
+    rng = np.random.default_rng(5)
+    looks = [CATALOGUE.presets[name] for name in ("A_default", "B_alternate")] + [
+        SeekAvoidDomain(wall_texture="checker", floor_texture="noise", object_set="B", tint=(0.6, 1.0, 1.3)),
+        SeekAvoidDomain(wall_texture="stripes", tint=(1.0, 0.8, 1.0)),
+    ]
+    states, domains = [], []
+    for i in range(40):
+        env.reset(seed=i)
+        for _ in range(int(rng.integers(0, 40))):
+            env.step(FORWARD if rng.random() < 0.6 else TURN_LEFT)
+        states.append(dataclasses.replace(env.state))
+        domains.append(looks[i % len(looks)])
+    batch = env.renderer.render_batch(states, domains)
+    alone = np.stack([env.renderer.render(s, d) for s, d in zip(states, domains)])
+    assert batch.shape == (40, 64, 64, 3) and np.array_equal(batch, alone)
+    assert len({frame.tobytes() for frame in batch}) > 30
+    # objects are in view in many of the frames, so their sprites are part of what is compared
+    assert env.objects_in_view(np.stack([s.factors() for s in states])).sum() >= 10
 
 
 def test_groups_draw_their_presets_per_episode() -> None:
