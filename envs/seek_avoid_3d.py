@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -199,15 +200,34 @@ class MiniWorldRenderer:
     :param config: the task geometry (the room's side).
     """
 
+    #: the painted scenes of this process by (frame size, room size, look), shared by every renderer, newest use last:
+    #: repainting a room rebuilds and recompiles it, and switching scenes only recompiles, so each look is painted once
+    #: and frames in one look (a VecEnv's envs in one domain, a batch grouped by domain) need neither
+    scenes: ClassVar[OrderedDict[tuple[int, float, tuple[str, str, str, str]], _Scene]] = OrderedDict()
+    #: most scenes kept; the least recently drawn is closed past it
+    max_scenes = 32
+
     def __init__(self, size: int, config: SeekAvoidConfig) -> None:
         self.size = size
         self.room_size = config.room_size
         try:
-            self.scene = _Scene(size, config.room_size)
+            default = SeekAvoidDomain()
+            self.params = self._scene((default.wall_colour, default.wall_texture, default.floor_colour, default.floor_texture)).params
         except Exception as exc:  # a context or framebuffer the driver cannot make
             raise _no_opengl(exc) from None
-        self._look: tuple[str, str, str, str] | None = None
         self._objects: dict[tuple[int, str], Entity] = {}
+
+    def _scene(self, look: tuple[str, str, str, str]) -> _Scene:
+        """The scene painted in ``look`` (wall colour and texture, floor colour and texture), made on first use."""
+        key = (self.size, self.room_size, look)
+        scene = self.scenes.get(key)
+        if scene is None:
+            scene = self.scenes[key] = _Scene(self.size, self.room_size)
+            scene.paint(texture_name(*look[:2]), texture_name(*look[2:]))
+            if len(self.scenes) > self.max_scenes:
+                self.scenes.popitem(last=False)[1].close()
+        self.scenes.move_to_end(key)
+        return scene
 
     def _world(self, xy: np.ndarray, lift: float = 0.0) -> np.ndarray:
         """MiniWorld position of a point of our plane."""
@@ -220,7 +240,7 @@ class MiniWorldRenderer:
         if (slot, kind) not in self._objects:
             make, _ = OBJECTS[kind]
             entity = make()
-            entity.randomize(self.scene.params, None)  # without a generator: the default colour
+            entity.randomize(self.params, None)  # without a generator: the default colour
             entity.dir = 0.0
             self._objects[slot, kind] = entity
         return self._objects[slot, kind]
@@ -231,24 +251,21 @@ class MiniWorldRenderer:
         :param state: where the agent and the objects are.
         :param domain: the look of the room and which kinds the objects are.
         """
-        look = (domain.wall_colour, domain.wall_texture, domain.floor_colour, domain.floor_texture)
-        if look != self._look:
-            self.scene.paint(texture_name(*look[:2]), texture_name(*look[2:]))
-            self._look = look
-        self.scene.agent.pos = self._world(state.agent)
-        self.scene.agent.dir = float(np.float32(state.heading))  # float32 for the same reason
-        self.scene.entities = []
+        scene = self._scene((domain.wall_colour, domain.wall_texture, domain.floor_colour, domain.floor_texture))
+        scene.agent.pos = self._world(state.agent)
+        scene.agent.dir = float(np.float32(state.heading))  # float32 for the same reason
+        scene.entities = []
         for slot, (kind, xy) in enumerate(zip(kinds_of(state, domain), state.objects)):
             if state.present[slot]:
                 entity = self._object(slot, kind)
                 entity.pos = self._world(xy, lift=OBJECTS[kind][1])
-                self.scene.entities.append(entity)
-        frame = self.scene.render_obs()
+                scene.entities.append(entity)
+        frame = scene.render_obs()
         return domain.tinted(frame)
 
     def render_batch(self, states: Sequence[SeekAvoidState], domains: Sequence[SeekAvoidDomain]) -> np.ndarray:
         """Draw each state in its domain (N, size, size, 3), grouped by domain: OpenGL draws a frame at a time, and the
-        room is repainted once per domain of the batch instead of at every change of look."""
+        scenes switch once per domain of the batch instead of at every change of look."""
         frames = np.empty((len(states), self.size, self.size, 3), np.uint8)
         for domain, rows in positions_by(domains).items():
             for i in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -153,12 +154,29 @@ def test_renderers_and_looks_do_not_leak_into_each_other(renderer: MiniWorldRend
     assert np.array_equal(renderer.render(state, default), first)
 
 
+def test_renderers_share_a_scene_per_look_and_redraw_an_evicted_look_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MiniWorldRenderer, "scenes", OrderedDict())
+    monkeypatch.setattr(MiniWorldRenderer, "max_scenes", 2)
+    state = one_object(0.3)
+    first_renderer, second_renderer = MiniWorldRenderer(SIZE, SeekAvoidConfig()), MiniWorldRenderer(SIZE, SeekAvoidConfig())
+    looks = [CATALOGUE.presets["A_alternate"], SeekAvoidDomain(wall_colour="purple", floor_colour="white"), CATALOGUE.presets["A_default"]]
+    first = first_renderer.render(state, looks[0])
+    # the default look (made by the constructors) and this one: two scenes for two renderers
+    assert np.array_equal(second_renderer.render(state, looks[0]), first) and len(MiniWorldRenderer.scenes) == 2
+    for look in looks[1:]:
+        first_renderer.render(state, look)
+    assert len(MiniWorldRenderer.scenes) == 2 and MiniWorldRenderer.scenes.get((SIZE, 8.0, ("red", "plain", "blue", "plain"))) is None
+    assert np.array_equal(second_renderer.render(state, looks[0]), first)
+
+
 def test_opengl_failure_is_a_one_line_darla_error(monkeypatch: pytest.MonkeyPatch) -> None:
     class NoContext:
         def __init__(self, *args: object) -> None:
             raise RuntimeError("eglInitialize failed\nsecond line")
 
     monkeypatch.setattr(seek_avoid_3d, "_Scene", NoContext)
+    # a fresh process: no scene made yet (this one shares those of the tests before)
+    monkeypatch.setattr(seek_avoid_3d.MiniWorldRenderer, "scenes", OrderedDict())
     with pytest.raises(DarlaError) as err:
         SeekAvoid3DEnv()
     message = str(err.value)
