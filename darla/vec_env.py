@@ -17,9 +17,9 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 
 
 class FrameBatchVecEnv(DummyVecEnv):
-    """:class:`~stable_baselines3.common.vec_env.DummyVecEnv` whose envs owe their frames, drawn after every env has
-    stepped in one batch per domain; observations and ``terminal_observation`` are the frames each env would have drawn
-    itself, bit for bit. Envs whose renderer gains nothing from batches (``draws_in_batches`` false or absent) step
+    """:class:`~stable_baselines3.common.vec_env.DummyVecEnv` whose envs owe their frames, drawn together after every env
+    has stepped (the first env's ``draw``); observations and ``terminal_observation`` are the frames each env would have
+    drawn itself, bit for bit. Envs whose renderer gains nothing from batches (``draws_in_batches`` false or absent) step
     exactly as in a DummyVecEnv.
 
     :param env_fns: functions that each build an env (with any wrappers).
@@ -27,9 +27,9 @@ class FrameBatchVecEnv(DummyVecEnv):
 
     def __init__(self, env_fns: list[Callable[[], gym.Env]]) -> None:
         super().__init__(env_fns)
-        self.drawn = [env.unwrapped for env in self.envs]
-        self.batched = all(getattr(env, "draws_in_batches", False) for env in self.drawn)
-        for env in self.drawn if self.batched else ():
+        self.unwrapped_envs = [env.unwrapped for env in self.envs]
+        self.batched = all(getattr(env, "draws_in_batches", False) for env in self.unwrapped_envs)
+        for env in self.unwrapped_envs if self.batched else ():
             env.defer_frames = True
 
     def reset(self) -> VecEnvObs:
@@ -44,10 +44,10 @@ class FrameBatchVecEnv(DummyVecEnv):
     def _draw(self, obs: Any, infos: list[dict[str, Any]] | None) -> Any:
         if not self.batched:
             return obs
-        owed = [len(env.owed) for env in self.drawn]
-        frames = self.drawn[0].draw([scene for env in self.drawn for scene in env.owed])
+        owed = [len(env.owed) for env in self.unwrapped_envs]
+        frames = self.unwrapped_envs[0].draw([scene for env in self.unwrapped_envs for scene in env.owed])
         end = 0
-        for i, (env, count) in enumerate(zip(self.drawn, owed)):
+        for i, (env, count) in enumerate(zip(self.unwrapped_envs, owed)):
             env.owed.clear()
             end += count
             # an episode that ended owes its last frame, then the next episode's first

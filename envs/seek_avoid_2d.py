@@ -81,9 +81,9 @@ class RaycastRenderer:
         return self.render_batch([state], [domain])[0]
 
     def render_batch(self, states: Sequence[SeekAvoidState], domains: Sequence[SeekAvoidDomain]) -> np.ndarray:
-        """Draw each state in its domain: uint8 frames (N, size, size, 3), each the frame :meth:`render` draws, bit
-        for bit. Walls and floor of the whole batch are drawn in one pass of array operations, whose per-call
-        overhead is most of a single frame's cost; textures go one look at a time, objects one visible object at a time.
+        """Draw each state in its domain: uint8 frames (N, size, size, 3), a frame the same bit for bit alone or in any
+        batch. Walls and floor of the whole batch are drawn in one pass of array operations, whose per-call overhead
+        is most of a single frame's cost; textures go one look at a time, objects one visible object at a time.
         """
         s, L, n = self.size, self.room, len(states)
         pos = np.array([st.agent for st in states], np.float32)[:, None, :]
