@@ -21,20 +21,16 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs
+from bench_agents import N_ENVS, train_envs, vec_steps_per_second
 from darla.collect import CollectConfig, collect
-from darla.vec_env import FrameBatchVecEnv
 from darla.device import describe_machine
 from darla.files import write_json_atomic
 from darla.metrics import EnvGroundTruth
+from darla.vec_env import FrameBatchVecEnv
 from envs.pixels import make_pixel_env
-
-
-#: the latent agent's envs on SeekAvoid2D (agents/hyperparams/ppo.yml)
-N_ENVS = 16
 
 
 def steps_per_second(make: Callable[[], gym.Env], steps: int, warmup: int = 0) -> float:
@@ -54,21 +50,6 @@ def steps_per_second(make: Callable[[], gym.Env], steps: int, warmup: int = 0) -
     elapsed = time.perf_counter() - start
     env.close()
     return steps / elapsed
-
-
-def vector_steps_per_second(vec_env: type[DummyVecEnv], n_envs: int, steps: int) -> float:
-    """Random-action env steps/s (all envs counted) of SeekAvoid2D's train group in ``n_envs`` envs, each behind
-    a Monitor as agents step them."""
-    venv = vec_env([lambda: Monitor(envs.make("darla/SeekAvoid2D-v0", ("train",))) for _ in range(n_envs)])
-    venv.seed(0)
-    venv.reset()
-    actions = np.random.default_rng(0).integers(3, size=(max(1, steps // n_envs), n_envs))
-    start = time.perf_counter()
-    for action in actions:
-        venv.step(action)
-    elapsed = time.perf_counter() - start
-    venv.close()
-    return actions.size / elapsed
 
 
 def redraw_rates(env_id: str, frames: int) -> dict[str, float]:
@@ -121,7 +102,7 @@ def main() -> None:
         except Exception as exc:  # an optional extra that is missing here is reported, not fatal
             results[name] = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         print(f"{name}: {results[name]}")
-    vector = {name: vector_steps_per_second(vec_env, N_ENVS, 4 * args.steps)
+    vector = {name: vec_steps_per_second(train_envs(vec_env), 4 * args.steps)
               for name, vec_env in (("DummyVecEnv (one env at a time)", DummyVecEnv), ("FrameBatchVecEnv", FrameBatchVecEnv))}
     print(f"darla/SeekAvoid2D-v0 in {N_ENVS} envs (steps/s): {vector}")
     redraws: dict[str, object] = {}

@@ -211,14 +211,14 @@ class MiniWorldRenderer:
         self.size = size
         self.room_size = config.room_size
         try:
-            default = SeekAvoidDomain()
-            self.params = self._scene((default.wall_colour, default.wall_texture, default.floor_colour, default.floor_texture)).params
+            self.params = self._scene(SeekAvoidDomain()).params
         except Exception as exc:  # a context or framebuffer the driver cannot make
             raise _no_opengl(exc) from None
         self._objects: dict[tuple[int, str], Entity] = {}
 
-    def _scene(self, look: tuple[str, str, str, str]) -> _Scene:
-        """The scene painted in ``look`` (wall colour and texture, floor colour and texture), made on first use."""
+    def _scene(self, domain: SeekAvoidDomain) -> _Scene:
+        """The scene painted in ``domain``'s look (wall colour and texture, floor colour and texture), made on first use."""
+        look = (domain.wall_colour, domain.wall_texture, domain.floor_colour, domain.floor_texture)
         key = (self.size, self.room_size, look)
         scene = self.scenes.get(key)
         if scene is None:
@@ -251,7 +251,7 @@ class MiniWorldRenderer:
         :param state: where the agent and the objects are.
         :param domain: the look of the room and which kinds the objects are.
         """
-        scene = self._scene((domain.wall_colour, domain.wall_texture, domain.floor_colour, domain.floor_texture))
+        scene = self._scene(domain)
         scene.agent.pos = self._world(state.agent)
         scene.agent.dir = float(np.float32(state.heading))  # float32 for the same reason
         scene.entities = []
