@@ -61,6 +61,9 @@ class AgentConfig:
     :param stack: stack the last ``stack`` codes (``latent`` only).
     :param general: see only the vision model's domain-general latents (``latent`` only; a
         weakly supervised variant: ``ada_gvae``, ``cycle_vae``), as LUSR's policy does.
+    :param sample_codes: train on codes drawn from the vision model's posterior q(z|x) instead of its means (a VAE's;
+        ``latent`` only): noise as large as the model's own uncertainty, so the policy leans on the latents the model
+        is sure of. Evaluations, during training and after, see the means.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for the policy and the vision model.
     :param precision: what the vision model encodes in (``latent`` only): ``"auto"`` (bfloat16 on
         a CPU that computes it in hardware), ``"bf16"`` or ``"fp32"``.
@@ -81,6 +84,7 @@ class AgentConfig:
     n_envs: int | None = None
     stack: int = 1
     general: bool = False
+    sample_codes: bool = False
     device: str = "auto"
     precision: str = "auto"
     eval_freq: int = 10_000
@@ -95,6 +99,8 @@ class AgentConfig:
             raise DarlaError("pass exactly one of --vision CKPT (latent codes), --pixels or --pixels-aug")
         if self.general and self.mode != "latent":
             raise DarlaError("--general selects latents of a vision model: use it with --vision")
+        if self.sample_codes and self.mode != "latent":
+            raise DarlaError("--sample-codes draws a vision model's codes: use it with --vision")
         require_positive(self, "steps", "stack", "eval_freq", "eval_episodes", "checkpoint_freq")
         check_precision(self.precision)
         if self.n_envs is not None:
@@ -127,19 +133,23 @@ def _copy_checkpoint(source: Path, dest: Path) -> None:
             shutil.copyfile(source / name, tmp)
 
 
-def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int, render: bool = False) -> VecEnv:
+def build_env(cfg: AgentConfig, domains: Sequence[str], n_envs: int, seed: int, render: bool = False,
+              training: bool = False) -> VecEnv:
     """The wrapper chain of ``cfg`` in ``domains``: env -> Monitor -> DummyVecEnv [-> VecLatentObservation].
 
     The DummyVecEnv is a :class:`~darla.vec_env.FrameBatchVecEnv`: an env that draws faster in batches has a step's
     frames drawn together, the same frames. Encoding happens in this process, batched over sub-envs, so a GPU is
-    used safely. ``render`` makes ``get_images()`` return the frames the env draws (for videos).
+    used safely. ``render`` makes ``get_images()`` return the frames the env draws (for videos). ``training`` marks
+    the env the agent learns in, whose codes are drawn from the posterior (seeded by ``seed``) where
+    ``cfg.sample_codes`` asks; every other env gives the means.
     """
     kwargs = {"render_mode": "rgb_array"} if render and cfg.env in envs.ENV_IDS else {}
     venv = FrameBatchVecEnv([lambda: Monitor(envs.make(cfg.env, tuple(domains), **kwargs)) for _ in range(n_envs)])
     venv.seed(seed)
     if cfg.mode == "latent":
         assert cfg.vision is not None
-        venv = VecLatentObservation(venv, cfg.vision, stack=cfg.stack, device=cfg.device, general=cfg.general, precision=cfg.precision)
+        venv = VecLatentObservation(venv, cfg.vision, stack=cfg.stack, device=cfg.device, general=cfg.general, precision=cfg.precision,
+                                    sample=seed if training and cfg.sample_codes else None)
     return venv
 
 
@@ -147,7 +157,8 @@ def wrapper_chain(cfg: AgentConfig) -> list[str]:
     """A readable description of the chain :func:`build_env` builds."""
     chain = [f"envs.make({cfg.env!r}, domains)", "Monitor", "DummyVecEnv"]
     if cfg.mode == "latent":
-        chain.append(f"VecLatentObservation(vision, stack={cfg.stack}" + (", general=True)" if cfg.general else ")"))
+        chain.append(f"VecLatentObservation(vision, stack={cfg.stack}" + (", general=True" if cfg.general else "")
+                     + (", sample=True in training" if cfg.sample_codes else "") + ")")
     return chain
 
 
@@ -211,7 +222,7 @@ def train_agent(cfg: AgentConfig, out: str | Path, resume: bool = False) -> Base
                                                    "copied_from": os.path.relpath(Path(cfg.vision).resolve(), out.resolve())},
     }
     # an env, domain or action space that does not fit is refused here, before the folder is claimed
-    env = build_env(cfg, cfg.domains, n_envs, cfg.seed)
+    env = build_env(cfg, cfg.domains, n_envs, cfg.seed, training=True)
     eval_env = build_env(cfg, cfg.domains, 1, cfg.seed + 10_000)
     try:
         agent = make_agent(cfg.algo, cfg.mode, env, params, seed=cfg.seed, device=str(resolve_device(cfg.device)),

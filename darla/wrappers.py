@@ -45,13 +45,19 @@ class FrameEncoder:
         within 1% of a latent's spread of float32's; with the env's own steps, 1.35x float32's steps/s at 16
         envs on the AMX Intel Xeon of ``benchmarks/results/agents.json``), ``"bf16"`` or ``"fp32"``.
     :param batch: frames per forward pass when more are encoded at once.
+    :param sample: codes drawn from the model's posterior q(z|x) instead of its means (a VAE's): an agent trained on
+        them learns to lean on the latents the model is sure of; None leaves them the means, an int seeds the draws.
     """
 
     def __init__(self, vision: str | Path | VisionModel, frame_space: gym.Space, resize: bool = False, device: str = "auto",
-                 general: bool = False, precision: str = "auto", batch: int = ENCODE_BATCH) -> None:
+                 general: bool = False, precision: str = "auto", batch: int = ENCODE_BATCH, sample: int | None = None) -> None:
         self.batch = batch
         require_positive(self, "batch")
         model = vision if isinstance(vision, VisionModel) else load_vision(vision, device=device)
+        if sample is not None and not model.has_posterior:
+            raise DarlaError(f"the vision model ({model.config.variant}) has no posterior to draw codes from: give the agent the "
+                             "codes' means (leave out --sample-codes), or train a VAE")
+        self._generator = None if sample is None else torch.Generator(model.device).manual_seed(sample)
         self.bf16 = resolve_precision(precision, model.device) == "bf16"
         self.model = model.eval().requires_grad_(False)
         # on DARLA's conv trunk a bfloat16 copy of the weights gives autocast's codes bit for bit, without casting
@@ -88,14 +94,17 @@ class FrameEncoder:
         if self.resize:
             x = F.interpolate(x, size=(self.model.config.image_size,) * 2, mode="area")
         if self._bf16_model is not None:
-            codes = self._bf16_model.encode(x.to(torch.bfloat16))
+            codes = self._code(self._bf16_model, x.to(torch.bfloat16))
         else:
             with torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                codes = self.model.encode(x)
+                codes = self._code(self.model, x)
         if self.general:
             codes = self.model.general_part(codes)
         codes = codes.float().clamp_(-CODE_BOUND, CODE_BOUND)
         return codes.cpu().numpy()
+
+    def _code(self, model: VisionModel, x: torch.Tensor) -> torch.Tensor:
+        return model.encode(x) if self._generator is None else model.sample_code(x, self._generator)
 
     def space(self, stack: int) -> gym.spaces.Box:
         """Observation space of ``stack`` stacked codes."""
@@ -134,6 +143,7 @@ class LatentObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
     :param device: where the model runs: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param general: observe only the model's domain-general latents.
     :param precision: ``"auto"``, ``"bf16"`` or ``"fp32"``: what the encoder computes in (:class:`FrameEncoder`).
+    :param sample: the seed of codes drawn from the model's posterior instead of its means, for training; None: means.
     """
 
     def __init__(
@@ -145,11 +155,12 @@ class LatentObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
         device: str = "auto",
         general: bool = False,
         precision: str = "auto",
+        sample: int | None = None,
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, vision=vision, resize=resize, stack=stack, device=device, general=general,
-                                                 precision=precision)
+                                                 precision=precision, sample=sample)
         gym.ObservationWrapper.__init__(self, env)
-        self.encoder = FrameEncoder(vision, env.observation_space, resize, device, general, precision)
+        self.encoder = FrameEncoder(vision, env.observation_space, resize, device, general, precision, sample=sample)
         self.stack = CodeStack(1, stack, self.encoder.latent_dim)
         self.observation_space = self.encoder.space(stack)
 
@@ -175,6 +186,7 @@ class VecLatentObservation(VecEnvWrapper):
     :param device: where the model runs: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param general: observe only the model's domain-general latents.
     :param precision: ``"auto"``, ``"bf16"`` or ``"fp32"``: what the encoder computes in (:class:`FrameEncoder`).
+    :param sample: the seed of codes drawn from the model's posterior instead of its means, for training; None: means.
     """
 
     def __init__(
@@ -186,8 +198,9 @@ class VecLatentObservation(VecEnvWrapper):
         device: str = "auto",
         general: bool = False,
         precision: str = "auto",
+        sample: int | None = None,
     ) -> None:
-        self.encoder = FrameEncoder(vision, venv.observation_space, resize, device, general, precision)
+        self.encoder = FrameEncoder(vision, venv.observation_space, resize, device, general, precision, sample=sample)
         self.stack = CodeStack(venv.num_envs, stack, self.encoder.latent_dim)
         super().__init__(venv, observation_space=self.encoder.space(stack))
 

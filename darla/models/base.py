@@ -161,6 +161,8 @@ class VisionModel(nn.Module):
     compares_through: str | None = None
     #: whether :meth:`decode` maps codes back to images (reconstruction and traversal figures need it)
     has_decoder: bool = True
+    #: whether :meth:`sample_code` draws codes from a posterior q(z|x) (the VAE family)
+    has_posterior: bool = False
     #: whether :meth:`loss` takes ``pair=``: the same states drawn in other domains, which
     #: pretraining then reads beside the frames (``darla collect --pairs``)
     takes_pairs: bool = False
@@ -198,6 +200,12 @@ class VisionModel(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W) reconstructed from codes ``z``."""
         raise NotImplementedError
+
+    def sample_code(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A code (N, latent_dim) of images ``x`` drawn from the posterior q(z|x), laid out as :meth:`encode`'s; only
+        a model with :attr:`has_posterior` has one."""
+        raise DarlaError(f"{type(self).__name__} has no posterior to draw codes from: give its agents the codes' means "
+                         "(leave out --sample-codes)")
 
     def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         """Named loss terms on a batch; ``step`` drives schedules such as a capacity ramp."""

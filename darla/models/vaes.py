@@ -42,11 +42,18 @@ class VAEConfig(TrunkConfig):
             raise DarlaError("capacity_max must be >= 0 and capacity_steps >= 1")
 
 
+def draw(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Samples (N, D) float32 of the Gaussians N(mu, exp(logvar)), their noise from ``generator``."""
+    noise = torch.randn(mu.shape, generator=generator, device=mu.device)
+    return mu.float() + torch.exp(0.5 * logvar.float()) * noise
+
+
 class VAE(TrunkModel):
     """Gaussian encoder q(z|x) = N(mu, diag(sigma^2)), reparameterised samples, N(0, I) prior."""
 
     config: VAEConfig
     takes_targets = True
+    has_posterior = True
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
@@ -61,6 +68,10 @@ class VAE(TrunkModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior means: the deterministic code an agent sees."""
         return self.posterior(x)[0]
+
+    def sample_code(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A code drawn from q(z|x), in float32 whatever the model computes in."""
+        return draw(*self.posterior(x), generator)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images reconstructed from latents."""

@@ -27,7 +27,7 @@ from darla.errors import DarlaError
 from darla.frames import FrameDataset
 from darla.models.base import frames_to_tensor
 from darla.models.trunk import Encoder
-from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig
+from darla.models.vaes import VAE, BetaVAEDAE, BetaVAEDAEConfig, VAEConfig, draw
 
 
 def gaussian_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
@@ -324,6 +324,11 @@ class CycleVAE(VAE):
         """``[general means, specific code]``: the deterministic code."""
         mu, _, specific = self.parts(x)
         return torch.cat([mu, specific], dim=1)
+
+    def sample_code(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[a general code drawn from its posterior, specific code]``, in float32."""
+        mu, logvar, specific = self.parts(x)
+        return torch.cat([draw(mu, logvar, generator), specific.float()], dim=1)
 
     def loss(self, x: torch.Tensor, step: int = 0, domain: torch.Tensor | None = None,
              mask: torch.Tensor | None = None, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
