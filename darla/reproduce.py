@@ -165,7 +165,8 @@ class Budget:
     :param model: vision config fields every representation shares.
     :param vision: per representation, config fields, ``lr`` and ``steps`` that differ from its
         registered defaults and the budget's vision steps, and ``collect``, fields of frames of its
-        own that differ from the budget's (chosen on source or train-group criteria only).
+        own that differ from the budget's, and ``sample_codes``, whether its agents train on codes drawn from its
+        posterior (:class:`~darla.agent.AgentConfig`), each chosen on source or train-group criteria only.
     :param collect: :class:`darla.collect.CollectConfig` fields of the frames (``policy``).
     :param inspect: :class:`darla.inspect.InspectConfig` fields of each representation's
         disentanglement report (sample counts).
@@ -453,6 +454,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
         vision[rep] = str(folder)
         settings = dict(budget.vision.get(rep, {}))
         settings.pop("collect", None)
+        settings.pop("sample_codes", None)
         lr, steps, augment = settings.pop("lr", None), settings.pop("steps", budget.vision_steps), settings.pop("augment", "none")
         drawn = settings.pop("reconstruct_drawn", False)
         # the budget's trunk shape applies to the variants built on the trunk
@@ -477,7 +479,9 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
         domains = source_domains(cfg.env, protocol)
         for method in cfg.methods:
             seeds = []
-            mode = {"mode": "latent", "vision": vision[method], "general": general(method)} if method in vision else {"mode": method}
+            # drawn codes named only when used, so runs planned before them resume
+            drawn = {"sample_codes": True} if budget.vision.get(method, {}).get("sample_codes") else {}
+            mode = {"mode": "latent", "vision": vision[method], "general": general(method), **drawn} if method in vision else {"mode": method}
             # the hyperparameter file's settings are part of the plan: an agent trained under others is redone
             settings = hyperparams(cfg.algo, cfg.env, mode["mode"])
             for k in range(budget.seeds):

@@ -303,3 +303,20 @@ def test_a_killed_agent_resumes_from_its_newest_checkpoint(tmp_path: Path, capsy
     # continued from step 64, not from scratch: it saved at 96 and 128 and stopped at 128
     assert steps() == {32, 64, 96, 128} and load_agent(out, device="cpu").model.num_timesteps == 128
     assert main([*args, "--resume"]) == 2 and "finished agent" in capsys.readouterr().err
+
+
+def test_only_the_training_env_draws_codes_and_the_record_says_so(vision: Path, tmp_path: Path, capsys) -> None:
+    cfg = AgentConfig(vision=str(vision), sample_codes=True, device="cpu", precision="fp32")
+    train_env, eval_env = build_env(cfg, ["train"], 2, 0, training=True), build_env(cfg, ["train"], 2, 0)
+    first, again = train_env.reset(), eval_env.reset()
+    frames = build_env(AgentConfig(mode="pixels"), ["train"], 2, 0).reset()
+    means = eval_env.encoder(frames)
+    # the same frames: the evaluation env gives their means, the training env draws around them
+    np.testing.assert_allclose(again, means, atol=1e-6)
+    assert np.abs(first - means).mean() > 0.05
+    assert main(["train", "--vision", str(vision), "--sample-codes", "--steps", "256", "--eval-freq", "256", "--device", "cpu",
+                 "--out", str(tmp_path / "a")]) == 0
+    record = json.loads((tmp_path / "a" / "agent.json").read_text())
+    assert record["config"]["sample_codes"] and record["wrappers"][-1].endswith("sample=True in training)")
+    with pytest.raises(DarlaError, match="--sample-codes draws a vision model's codes"):
+        AgentConfig(mode="pixels", sample_codes=True)

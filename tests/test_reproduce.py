@@ -298,6 +298,18 @@ def test_a_representation_may_learn_on_frames_of_its_own(tmp_path: Path, monkeyp
     assert cells["vision/beta_vae_dae"].needs == ("frames", "vision/dae") and cells["vision/dae"].needs == ("frames",)
 
 
+def test_agents_on_a_representation_may_train_on_drawn_codes_without_its_vision_cell_changing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=("ada_gvae", "vae")), tmp_path)}
+    budget = reproduce_module.BUDGETS["smoke"]
+    drawn = {**budget.vision, "ada_gvae": {**budget.vision.get("ada_gvae", {}), "sample_codes": True}}
+    monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, vision=drawn))
+    after = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=("ada_gvae", "vae")), tmp_path)}
+    assert after["vision/ada_gvae"].args == before["vision/ada_gvae"].args
+    assert after["agents/single/ada_gvae/seed0"].args["config"]["sample_codes"] is True
+    assert "sample_codes" not in before["agents/single/ada_gvae/seed0"].args["config"]
+    assert after["agents/single/vae/seed0"].args == before["agents/single/vae/seed0"].args
+
+
 def test_frames_carry_object_masks_where_a_representation_weighs_or_recolours_around_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert reproduce_module.frames_carry("beta_vae", {"augment": "mix_room"}) == {"masks": True}
     assert reproduce_module.frames_carry("beta_vae", {"augment": "mix"}) == {}

@@ -169,3 +169,34 @@ def test_general_wrappers_observe_only_the_domain_general_latents() -> None:
         LatentObservation(gym.make(ID), plain, device="cpu", precision="fp32", general=True)
     with pytest.raises(DarlaError, match="general_latents must be distinct latents"):
         make_config("ada_gvae", latent_dim=4, general_latents=(1, 4))
+
+
+@pytest.mark.parametrize("extra", [{"variant": "vae"}, {"variant": "cycle_vae", "specific_dim": 3}], ids=["vae", "cycle_vae"])
+def test_drawn_codes_follow_the_posterior_and_repeat_with_their_seed(extra: dict) -> None:
+    torch.manual_seed(0)
+    fields = dict(extra)
+    model = build_model(make_config(fields.pop("variant"), image_size=64, **SMALL, **fields)).eval()
+    space = gym.make(ID).observation_space
+    frames = np.repeat(gym.make(ID, domain="train").reset(seed=0)[0][None], 4000, axis=0)
+    drawn = FrameEncoder(model, space, device="cpu", precision="fp32", sample=7)(frames)
+    means = FrameEncoder(model, space, device="cpu", precision="fp32")(frames[:1])[0]
+    with torch.no_grad():
+        mu, logvar = model.posterior(frames_to_tensor(frames[:1], model.device))
+    sigma = torch.exp(0.5 * logvar)[0].numpy()
+    drawn_part = drawn[:, : len(sigma)]
+    # 4,000 draws of one frame: their mean within 4 standard errors of the posterior mean, their spread within 5% of
+    # its sigma (the spread's own standard error is 1.1%)
+    np.testing.assert_allclose(drawn_part.mean(axis=0), means[: len(sigma)], atol=4 * sigma.max() / np.sqrt(len(frames)))
+    np.testing.assert_allclose(drawn_part.std(axis=0), sigma, rtol=0.05)
+    # cycle_vae's specific code is a point, not a distribution: it is passed on as encoded
+    np.testing.assert_allclose(drawn[:, len(sigma) :], np.broadcast_to(means[len(sigma) :], drawn[:, len(sigma) :].shape), atol=1e-5)
+    again = FrameEncoder(model, space, device="cpu", precision="fp32", sample=7)(frames[:16])
+    np.testing.assert_array_equal(again, drawn[:16])
+    other = FrameEncoder(model, space, device="cpu", precision="fp32", sample=8)(frames[:16])
+    assert not np.array_equal(other, again)
+
+
+def test_a_model_without_a_posterior_refuses_to_draw_codes() -> None:
+    model = build_model(make_config("ae", image_size=64, **SMALL)).eval()
+    with pytest.raises(DarlaError, match=r"no posterior to draw codes from.*leave out --sample-codes"):
+        FrameEncoder(model, gym.make(ID).observation_space, device="cpu", sample=0)
