@@ -203,9 +203,8 @@ class VisionModel(nn.Module):
 
     def sample_code(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A code (N, latent_dim) of images ``x`` drawn from the posterior q(z|x), laid out as :meth:`encode`'s; only
-        a model with :attr:`has_posterior` has one."""
-        raise DarlaError(f"{type(self).__name__} has no posterior to draw codes from: give its agents the codes' means "
-                         "(leave out --sample-codes)")
+        a model with :attr:`has_posterior` has one (:class:`~darla.wrappers.FrameEncoder` refuses the others)."""
+        raise NotImplementedError
 
     def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         """Named loss terms on a batch; ``step`` drives schedules such as a capacity ramp."""
