@@ -42,9 +42,11 @@ RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_siz
 AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix,
                  # the two frames of a pair in colours of their own: a pair then differs in colour as well as in room
                  "mix_apart": lambda *images: tuple(random_colour_mix(x)[0] for x in images),
-                 "mix_room": random_room_mix}
+                 "mix_room": random_room_mix,
+                 # each frame of a pair its own room colours: every pair then differs in the room's look
+                 "mix_room_apart": lambda *images, masks: tuple(random_room_mix(x, masks=(m,))[0] for x, m in zip(images, masks))}
 #: augmentations that leave the task's objects as drawn, so training reads the frames' object masks for them
-MASKED_AUGMENTATIONS = ("mix_room",)
+MASKED_AUGMENTATIONS = ("mix_room", "mix_room_apart")
 #: what TrainConfig.compile accepts
 COMPILE_MODES = ("off", "on")
 
@@ -71,7 +73,8 @@ class TrainConfig:
         ``"mix"``: each frame's channels replaced by a random convex mix of them (any hue to any other,
         brightness too), the same mix for both frames of a pair; ``"mix_apart"``: as ``"mix"``, each frame
         of a pair its own mix; ``"mix_room"``: as ``"mix"``, but the objects' pixels keep their colours (the
-        frames need object masks, ``darla collect --masks``). The teacher's frames too. Colour then varies
+        frames need object masks, ``darla collect --masks``); ``"mix_room_apart"``: as ``"mix_room"``, each frame of a
+        pair its own mix. The teacher's frames too. Colour then varies
         continuously in what the model sees rather than between a few room styles.
     :param reconstruct_drawn: with an ``augment``, the loss reconstructs each frame as drawn while the encoder sees
         it augmented: the decoder then draws the true colours, where one asked for a mixed frame, not told the mix,

@@ -130,20 +130,25 @@ def test_mix_apart_gives_each_frame_of_a_pair_its_own_colours() -> None:
     assert (changed - again).abs().amax(dim=(1, 2, 3)).min() > 0.01
 
 
-def test_room_mix_recolours_around_the_objects_alike_in_both_frames_of_a_pair() -> None:
+@pytest.mark.parametrize("augment", ["mix_room", "mix_room_apart"])
+def test_room_mix_recolours_around_the_objects_by_one_mix_per_pair_or_per_frame(augment: str) -> None:
     torch.manual_seed(0)
     frame = torch.rand(8, 3, 6, 6)
     mask = torch.zeros(8, 1, 6, 6)
     mask[:, :, 2:4, 2:4] = 1
     partner_mask = torch.zeros(8, 1, 6, 6)
     partner_mask[:, :, :2, :2] = 1
-    mixed, partner = random_room_mix(frame, frame.clone(), masks=(mask, partner_mask))
+    mixed, partner = AUGMENTATIONS[augment](frame, frame.clone(), masks=(mask, partner_mask))
     assert torch.equal(mixed[:, :, 2:4, 2:4], frame[:, :, 2:4, 2:4]) and torch.equal(partner[:, :, :2, :2], frame[:, :, :2, :2])
-    # the room around them changes, frame by frame, and by the same mix in both frames of a pair
-    room = (mask + partner_mask) == 0
-    change = (mixed - frame).abs().amax(dim=1, keepdim=True)[room.expand(8, 1, 6, 6)]
+    # the room around them changes, frame by frame; by the same mix in both frames of a pair, or by one of each frame's own
+    room = ((mask + partner_mask) == 0).expand(8, 3, 6, 6)
+    change = (mixed - frame).abs()[room]
     assert change.mean() > 0.05
-    assert torch.equal(mixed * room, partner * room)
+    apart = (mixed - partner).abs().mul(room).amax(dim=(1, 2, 3))
+    if augment == "mix_room":
+        assert apart.max() == 0
+    else:
+        assert apart.min() > 0.01, apart
     with pytest.raises(ValueError, match="one mask batch per image batch, got 1 for 2"):
         random_room_mix(frame, frame, masks=(mask,))
 
@@ -221,7 +226,7 @@ def test_pretrain_json_names_reconstruct_drawn_only_when_on(rooms_dir: Path, tmp
 
 
 def test_augment_is_checked(rooms_dir: Path) -> None:
-    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix, mix_apart, mix_room"):
+    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix, mix_apart, mix_room, mix_room_apart"):
         TrainConfig(augment="flip")
 
 
