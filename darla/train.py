@@ -38,13 +38,24 @@ TRAINER_FILE = "trainer.json"
 #: the parts of pretrain.json a --resume must match
 RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps", "train.augment",
                      "train.reconstruct_drawn")
-#: what TrainConfig.augment accepts
-AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix,
-                 # the two frames of a pair in colours of their own: a pair then differs in colour as well as in room
-                 "mix_apart": lambda *images: tuple(random_colour_mix(x)[0] for x in images),
-                 "mix_room": random_room_mix,
-                 # each frame of a pair its own room colours: every pair then differs in the room's look
-                 "mix_room_apart": lambda *images, masks: tuple(random_room_mix(x, masks=(m,))[0] for x, m in zip(images, masks))}
+
+
+def apart(augment: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """``augment`` drawn anew for each batch it is given (each frame of a pair its own draw), where it draws once for
+    all of them; a masked augmentation gets each batch's own masks."""
+
+    def each(*images: torch.Tensor, masks: tuple[torch.Tensor, ...] | None = None) -> tuple[torch.Tensor, ...]:
+        if masks is None:
+            return tuple(augment(x)[0] for x in images)
+        return tuple(augment(x, masks=(m,))[0] for x, m in zip(images, masks, strict=True))
+
+    return each
+
+
+#: what TrainConfig.augment accepts; the "_apart" ones give the two frames of a pair colours of their own, so that every
+#: pair differs in colour (mix_apart) or in the room's look (mix_room_apart) besides what its domains change
+AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix, "mix_apart": apart(random_colour_mix),
+                 "mix_room": random_room_mix, "mix_room_apart": apart(random_room_mix)}
 #: augmentations that leave the task's objects as drawn, so training reads the frames' object masks for them
 MASKED_AUGMENTATIONS = ("mix_room", "mix_room_apart")
 #: what TrainConfig.compile accepts
