@@ -52,12 +52,25 @@ def apart(augment: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., tup
     return each
 
 
+def partly(augment: Callable[..., tuple[torch.Tensor, ...]], share: float) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """``augment`` kept for a random ``share`` of the frames, each frame of each batch drawn on its own; the others
+    stay as drawn, so that training also sees the looks its frames were rendered in."""
+
+    def some(*images: torch.Tensor, **masks: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        changed = augment(*images, **masks)
+        return tuple(torch.where(torch.rand(len(x), 1, 1, 1, device=x.device) < share, y, x) for x, y in zip(images, changed, strict=True))
+
+    return some
+
+
 #: what TrainConfig.augment accepts; the "_apart" ones give the two frames of a pair colours of their own, so that every
-#: pair differs in colour (mix_apart) or in the room's look (mix_room_apart) besides what its domains change
+#: pair differs in colour (mix_apart) or in the room's look (mix_room_apart) besides what its domains change; "_half"
+#: leaves half of the frames as drawn
 AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_mix, "mix_apart": apart(random_colour_mix),
-                 "mix_room": random_room_mix, "mix_room_apart": apart(random_room_mix)}
+                 "mix_room": random_room_mix, "mix_room_apart": apart(random_room_mix),
+                 "mix_room_apart_half": partly(apart(random_room_mix), 0.5)}
 #: augmentations that leave the task's objects as drawn, so training reads the frames' object masks for them
-MASKED_AUGMENTATIONS = ("mix_room", "mix_room_apart")
+MASKED_AUGMENTATIONS = ("mix_room", "mix_room_apart", "mix_room_apart_half")
 #: what TrainConfig.compile accepts
 COMPILE_MODES = ("off", "on")
 
@@ -85,7 +98,8 @@ class TrainConfig:
         brightness too), the same mix for both frames of a pair; ``"mix_apart"``: as ``"mix"``, each frame
         of a pair its own mix; ``"mix_room"``: as ``"mix"``, but the objects' pixels keep their colours (the
         frames need object masks, ``darla collect --masks``); ``"mix_room_apart"``: as ``"mix_room"``, each frame of a
-        pair its own mix. The teacher's frames too. Colour then varies
+        pair its own mix; ``"mix_room_apart_half"``: as ``"mix_room_apart"`` for a random half of the frames, the
+        others as drawn. The teacher's frames too. Colour then varies
         continuously in what the model sees rather than between a few room styles.
     :param reconstruct_drawn: with an ``augment``, the loss reconstructs each frame as drawn while the encoder sees
         it augmented: the decoder then draws the true colours, where one asked for a mixed frame, not told the mix,
