@@ -153,6 +153,20 @@ def test_room_mix_recolours_around_the_objects_by_one_mix_per_pair_or_per_frame(
         random_room_mix(frame, frame, masks=(mask,))
 
 
+def test_room_mix_apart_half_leaves_half_of_the_frames_as_drawn_each_on_its_own() -> None:
+    torch.manual_seed(0)
+    frame, partner = torch.rand(2000, 3, 4, 4), torch.rand(2000, 3, 4, 4)
+    mask = torch.zeros(2000, 1, 4, 4)
+    mask[:, :, :2, :2] = 1
+    mixed, mixed_partner = AUGMENTATIONS["mix_room_apart_half"](frame, partner, masks=(mask, mask))
+    kept = (mixed == frame).flatten(1).all(1)
+    kept_partner = (mixed_partner == partner).flatten(1).all(1)
+    # drawn frame by frame: half of each side, a quarter of the pairs both, and the objects always as drawn
+    assert abs(float(kept.float().mean()) - 0.5) < 0.04 and abs(float(kept_partner.float().mean()) - 0.5) < 0.04
+    assert abs(float((kept & kept_partner).float().mean()) - 0.25) < 0.03
+    assert torch.equal(mixed[:, :, :2, :2], frame[:, :, :2, :2])
+
+
 def test_room_mix_keeps_the_objects_colours_that_mix_washes_out(masked_frames: tuple, tmp_path: Path) -> None:
     frames, x, mask = masked_frames
     colour = {}
@@ -226,7 +240,7 @@ def test_pretrain_json_names_reconstruct_drawn_only_when_on(rooms_dir: Path, tmp
 
 
 def test_augment_is_checked(rooms_dir: Path) -> None:
-    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix, mix_apart, mix_room, mix_room_apart"):
+    with pytest.raises(DarlaError, match="unknown augment 'flip': choose one of none, hue, mix, mix_apart, mix_room, mix_room_apart, mix_room_apart_half"):
         TrainConfig(augment="flip")
 
 

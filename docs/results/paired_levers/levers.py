@@ -2,7 +2,7 @@
 DAE, scored by the claim run's own inspect cell (train pairs only choose; the target row is reported, never used).
 
 Usage: python docs/results/paired_levers/levers.py --run RUN --seed 0 --out OUT [--variant ada_gvae_dae]
-       [--model JSON] [--steps N] [--data FRAMES] [--threads N] [--augment none|hue|mix|mix_apart|mix_room|mix_room_apart]
+       [--model JSON] [--steps N] [--data FRAMES] [--threads N] [--augment none|hue|mix|mix_apart|mix_room|mix_room_apart|mix_room_apart_half]
        [--reconstruct-drawn] [--no-report]
 RUN is a claim run folder holding `frames_domains-train` and, for ada_gvae_dae, `vision/dae`; the env is the frames'.
 """
