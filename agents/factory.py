@@ -9,6 +9,7 @@ import gymnasium as gym
 import yaml
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.augment import AugmentedCNN
@@ -88,10 +89,14 @@ def make_agent(
     if mode == "pixels_aug":
         policy_kwargs["features_extractor_class"] = AugmentedCNN
     try:
-        return ALGORITHMS[algo](
+        agent = ALGORITHMS[algo](
             params["policy"], env, seed=seed, device=device, tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs, verbose=0, **kwargs,
         )
     except (TypeError, ValueError, AssertionError) as exc:
         # SB3 checks its arguments with all three; each means a value it cannot use
         raise DarlaError(f"bad {algo} hyperparameters ({exc}); check --hyperparams and agents/hyperparams/{algo}.yml") from None
+    if tensorboard_log is None:
+        # with nothing to log to, SB3 would still make an empty SB3-<time> folder in the temp dir at each learn()
+        agent.set_logger(Logger(folder=None, output_formats=[]))
+    return agent

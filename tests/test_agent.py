@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,9 @@ def test_cli_needs_exactly_one_input(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
-def test_dqn_and_sac_build_on_their_action_spaces(vision: Path) -> None:
+def test_dqn_and_sac_build_on_their_action_spaces(vision: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # where SB3 would put a logger's folder when the agent has no TensorBoard folder of its own
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     cfg = AgentConfig(vision=str(vision), algo="dqn", device="cpu")
     env = build_env(cfg, ["train"], 2, 0)
     agent = make_agent("dqn", "latent", env, hyperparams("dqn", cfg.env, "latent"), seed=0, device="cpu")
@@ -187,6 +190,7 @@ def test_dqn_and_sac_build_on_their_action_spaces(vision: Path) -> None:
     sac = make_agent("sac", "latent", build_env(sac_cfg, ["default"], 1, 0), hyperparams("sac", sac_cfg.env, "latent"), seed=0, device="cpu")
     sac.learn(120)
     assert sac.num_timesteps == 120 and sac.action_space.shape == (2,) and sac.observation_space.shape == (16,)
+    assert not list(tmp_path.glob("SB3-*"))
     with pytest.raises(DarlaError, match="dqn needs discrete actions"):
         make_agent("dqn", "pixels", build_env(AgentConfig(env="darla/ReacherPixels-v0", mode="pixels"), ["default"], 1, 0),
                    hyperparams("dqn", "darla/ReacherPixels-v0", "pixels"), seed=0)
