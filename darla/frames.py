@@ -269,6 +269,48 @@ class FrameDataset:
         indices = np.sort(np.asarray(indices))
         return self._gather(self.pair_mask_shards, indices, self._pair_columns(len(indices), seed))
 
+    def render_columns(self, domain: str) -> np.ndarray:
+        """Where each frame's render in ``domain`` lies: -1 for the frame itself, k for its k-th paired render.
+
+        :param domain: a domain name of the collection (its manifest's ``domains``).
+        :raises DarlaError: the folder has no manifest naming ``domain``, was opened without domain ids and
+            pairs, or some frame has no render in ``domain``.
+        """
+        if self.domain_ids is None or not self.pair_shards:
+            raise DarlaError(f"{self.folder} was opened without domain ids and pairs: open it with FrameDataset(folder, pairs=True, domains=True)")
+        path = self.folder / MANIFEST
+        names = [d["name"] for d in json.loads(path.read_text())["domains"]] if path.is_file() else []
+        if domain not in names:
+            raise DarlaError(f"{self.folder} was collected in {', '.join(names) or 'no named domains'}, not {domain!r}: "
+                             "name one of its domains")
+        wanted = names.index(domain)
+        try:
+            paired = np.concatenate([np.load(p, allow_pickle=False)["pair_domain"] for p in self.paths])
+        except (KeyError, OSError, ValueError) as exc:
+            raise DarlaError(f"{self.folder}: a shard holds no readable 'pair_domain' array ({exc}): collect the frames with darla collect --pairs") from None
+        columns = np.where(self.domain_ids == wanted, -1, -2)
+        for k in range(paired.shape[1]):
+            columns = np.where((columns == -2) & (paired[:, k] == wanted), k, columns)
+        if (missing := int((columns == -2).sum())):
+            raise DarlaError(f"{missing} of {len(self)} frames in {self.folder} have no render in {domain}: collect them with "
+                             f"--pairs {len(names) - 1}, which draws every frame in each of its {len(names)} domains")
+        return columns
+
+    def get_renders(self, indices: np.ndarray, columns: np.ndarray, masks: bool = False) -> np.ndarray:
+        """The frames at global ``indices`` (sorted, as :meth:`get` returns them), each taken from itself or one of its
+        paired renders as ``columns`` (one per frame of the dataset, from :meth:`render_columns`) says.
+
+        :param masks: the object masks of those renders instead of their frames.
+        """
+        indices = np.sort(np.asarray(indices))
+        own, pairs = (self.mask_shards, self.pair_mask_shards) if masks else (self.shards, self.pair_shards)
+        out = self._gather(own, indices)
+        column = columns[indices]
+        paired = column >= 0
+        if paired.any():
+            out[paired] = self._gather(pairs, indices[paired], column[paired])
+        return out
+
     def pixel_twins(self, side: int = 32, chunk: int = 2048) -> np.ndarray:
         """For each frame, the index of its nearest other frame in pixels, frames that are exactly
         alike left out (they show states no code can tell apart): the hard negatives of a contrast.

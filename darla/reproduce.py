@@ -43,7 +43,7 @@ from darla.metrics.agreement import measurable
 from darla.models import VARIANTS, VisionConfig, get_variant, make_config
 from darla.results import HEADLINE_SCORES, INVARIANCE_SCORES, TARGET, collect_results, read_scores, results_table, scores_table
 from darla.runner import EXECUTORS, Cell, cpu_seconds, finished_cells, run_cells
-from darla.train import MASKED_AUGMENTATIONS, TrainConfig, pretrain
+from darla.train import MASKED_AUGMENTATIONS, OPTIONAL_TARGETS, TrainConfig, pretrain
 from darla.version import __version__
 
 RUN_FILE = "reproduce.json"
@@ -324,7 +324,7 @@ class Stage(NamedTuple):
 def _vision_configs(args: dict[str, Any]) -> tuple[VisionConfig, TrainConfig]:
     return make_config(args["variant"], **args["model"]), TrainConfig(
         steps=args["steps"], lr=args["lr"], seed=args["seed"], device=args["device"], checkpoint_every=max(1, args["steps"] // 4),
-        augment=args.get("augment", "none"), reconstruct_drawn=args.get("reconstruct_drawn", False))
+        augment=args.get("augment", "none"), **{k: args[k] for k in OPTIONAL_TARGETS if k in args})
 
 
 def _pretrain(configs: tuple[VisionConfig, TrainConfig], args: dict[str, Any]) -> None:
@@ -464,14 +464,14 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
         settings.pop("collect", None)
         settings.pop("sample_codes", None)
         lr, steps, augment = settings.pop("lr", None), settings.pop("steps", budget.vision_steps), settings.pop("augment", "none")
-        drawn = settings.pop("reconstruct_drawn", False)
+        targets = {k: v for k in OPTIONAL_TARGETS if (v := settings.pop(k, None))}
         # the budget's trunk shape applies to the variants built on the trunk
         shape = {k: v for k, v in budget.model.items() if k in {f.name for f in dataclasses.fields(get_variant(rep).config)}}
         cells.append(Cell(f"vision/{rep}", Job.plan("vision", {"variant": rep, "model": {**shape, **settings}, "lr": lr,
                                                       "steps": steps, "seed": cfg.seed, "device": cfg.device,
                                                       # named only when used, so runs planned before it resume
                                                       **({"augment": augment} if augment != "none" else {}),
-                                                      **({"reconstruct_drawn": True} if drawn else {}),
+                                                      **targets,
                                                       "data": str(out / frames_of[rep]), "teacher": teacher, "out": str(folder)}),
                           str(folder / "model.safetensors"), (frames_of[rep],) + ((f"vision/{teacher_name}",) if teacher_name else ()),
                           gpu=resolve_device(cfg.device).type == "cuda"))

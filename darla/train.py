@@ -37,7 +37,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
 #: the parts of pretrain.json a --resume must match
 RESUME_MUST_MATCH = ("model", "data", "train.lr", "train.seed", "train.batch_size", "train.teacher_steps", "train.augment",
-                     "train.reconstruct_drawn")
+                     "train.reconstruct_drawn", "train.canonical")
 
 
 def apart(augment: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., tuple[torch.Tensor, ...]]:
@@ -71,6 +71,8 @@ AUGMENTATIONS = {"none": None, "hue": random_hue_rotation, "mix": random_colour_
                  "mix_room_apart_half": partly(apart(random_room_mix), 0.5)}
 #: augmentations that leave the task's objects as drawn, so training reads the frames' object masks for them
 MASKED_AUGMENTATIONS = ("mix_room", "mix_room_apart", "mix_room_apart_half")
+#: TrainConfig's choices of what the loss reconstructs, recorded and planned only when set
+OPTIONAL_TARGETS = ("reconstruct_drawn", "canonical")
 #: what TrainConfig.compile accepts
 COMPILE_MODES = ("off", "on")
 
@@ -104,6 +106,10 @@ class TrainConfig:
     :param reconstruct_drawn: with an ``augment``, the loss reconstructs each frame as drawn while the encoder sees
         it augmented: the decoder then draws the true colours, where one asked for a mixed frame, not told the mix,
         draws greys (the VAE family, whose loss takes targets).
+    :param canonical: a domain of the frames' collection: the loss reconstructs every frame (and its pair) as that
+        domain draws the same state, read from the frames' paired renders, whatever look the encoder is shown. Nothing
+        the decoder is asked for then depends on the look, so the code has no use for it (the randomized-to-canonical
+        target of RCAN, James et al. 2019). The VAE family; the frames need a render in that domain for every state.
     :param compile: ``"on"``: TorchInductor compiles the forward and backward pass; ``"off"`` (the
         default: on a 2-core AMD EPYC, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of
         eager bf16, after a first compilation of up to 37 s; benchmarks/bench_vision.py). A compiled
@@ -123,6 +129,7 @@ class TrainConfig:
     teacher_steps: int | None = None
     augment: str = "none"
     reconstruct_drawn: bool = False
+    canonical: str = ""
     compile: str = "off"
 
     def __post_init__(self) -> None:
@@ -134,6 +141,8 @@ class TrainConfig:
             raise DarlaError(f"unknown augment {self.augment!r}: choose one of {', '.join(AUGMENTATIONS)}")
         if self.reconstruct_drawn and self.augment == "none":
             raise DarlaError("reconstruct_drawn reconstructs frames as drawn where an augmentation changed them: set augment too")
+        if self.reconstruct_drawn and self.canonical:
+            raise DarlaError(f"reconstruct_drawn and canonical {self.canonical!r} each name what the loss reconstructs: set one")
         if self.compile not in COMPILE_MODES:
             raise DarlaError(f"unknown compile {self.compile!r}: choose one of {', '.join(COMPILE_MODES)}")
 
@@ -305,6 +314,7 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
     masked = cfg.augment in MASKED_AUGMENTATIONS
     share = model.config.twins if isinstance(model.config, PairedFields) else 0.0
     twins = frames.pixel_twins() if share else None
+    canonical = frames.render_columns(cfg.canonical) if cfg.canonical else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=model.config.variant, disable=rank != 0)
     for step in bar:
         idx = batch_indices(cfg.seed, step, len(frames), cfg.batch_size, twins, share)[rank::world]
@@ -329,6 +339,13 @@ def fit(model: VisionModel, frames: FrameDataset, cfg: TrainConfig, out: Path, *
             labels["target"] = x
             if "pair" in labels:
                 labels["pair_target"] = labels["pair"]
+        if canonical is not None:
+            # a pair shows one state, so both of its frames are asked for the same render
+            sides = ("target", "pair_target") if "pair" in labels else ("target",)
+            labels.update(dict.fromkeys(sides, frames_to_tensor(frames.get_renders(idx, canonical), device)))
+            if model.takes_masks:
+                where = masks_to_tensor(frames.get_renders(idx, canonical, masks=True), device)
+                labels.update(dict.fromkeys(("mask", "pair_mask") if "pair" in labels else ("mask",), where))
         if augment is not None:
             images = (x, labels["pair"]) if "pair" in labels else (x,)
             x, *partner = augment(*images, **({"masks": tuple(masks.values())} if masked else {}))
@@ -386,19 +403,22 @@ def pretrain(
     """
     out = Path(out)
     variant = get_variant(config.variant)
-    frames = FrameDataset(data, pairs=variant.model.takes_pairs, domains=variant.model.takes_domains,
+    frames = FrameDataset(data, pairs=variant.model.takes_pairs or bool(train.canonical),
+                          domains=variant.model.takes_domains or bool(train.canonical),
                           masks=reads_masks(config) or train.augment in MASKED_AUGMENTATIONS)
     config = dataclasses.replace(config, image_size=frames.image_size, channels=frames.channels)
-    if train.reconstruct_drawn and not variant.model.takes_targets:
-        raise DarlaError(f"{config.variant} cannot reconstruct frames other than the ones it encodes: use reconstruct_drawn with "
-                         "a VAE-family variant, or leave it off")
+    if (train.reconstruct_drawn or train.canonical) and not variant.model.takes_targets:
+        raise DarlaError(f"{config.variant} cannot reconstruct frames other than the ones it encodes: use reconstruct_drawn or "
+                         "canonical with a VAE-family variant, or leave them off")
+    if train.canonical:
+        frames.render_columns(train.canonical)
     if train.augment != "none" and frames.channels != 3:
         raise DarlaError(f"--augment {train.augment} changes RGB colours, but {data} holds {frames.channels}-channel frames: use --augment none")
     # the record keeps the learning rate used, not "the variant's", which a later release may change
     train = dataclasses.replace(train, lr=train.learning_rate(config.variant),
                                 precision=resolve_precision(train.precision, resolve_device(train.device)))
-    # reconstruct_drawn named only when on, so runs begun before it existed still resume
-    settings = {k: v for k, v in dataclasses.asdict(train).items() if k != "reconstruct_drawn" or v}
+    # named only when on, so runs begun before they existed still resume
+    settings = {k: v for k, v in dataclasses.asdict(train).items() if k not in OPTIONAL_TARGETS or v}
     record = {"model": config.to_dict(), "train": settings, "data": str(Path(data).resolve())}
     # everything that can be refused is refused before the run folder is claimed, so a corrected rerun is not
     if variant.teacher is not None:
@@ -416,7 +436,8 @@ def pretrain(
         if teacher is None:
             teacher_cfg = make_config(variant.teacher)
             # the teacher (a DAE) learns as it always does, on the same augmented frames
-            teacher_train = dataclasses.replace(train, steps=train.teacher_steps or train.steps, lr=None, reconstruct_drawn=False)
+            teacher_train = dataclasses.replace(train, steps=train.teacher_steps or train.steps, lr=None, reconstruct_drawn=False,
+                                                canonical="")
             teacher = pretrain(teacher_cfg, teacher_train, data, out / variant.teacher, resume=resume, figures=figures)
         config = dataclasses.replace(config, **{variant.teacher: teacher.config})
     torch.manual_seed(train.seed)

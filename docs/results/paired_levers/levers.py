@@ -3,7 +3,7 @@ DAE, scored by the claim run's own inspect cell (train pairs only choose; the ta
 
 Usage: python docs/results/paired_levers/levers.py --run RUN --seed 0 --out OUT [--variant ada_gvae_dae]
        [--model JSON] [--steps N] [--data FRAMES] [--threads N] [--augment none|hue|mix|mix_apart|mix_room|mix_room_apart|mix_room_apart_half]
-       [--reconstruct-drawn] [--no-report]
+       [--reconstruct-drawn | --canonical DOMAIN] [--no-report]
 RUN is a claim run folder holding `frames_domains-train` and, for ada_gvae_dae, `vision/dae`; the env is the frames'.
 """
 import argparse
@@ -23,6 +23,7 @@ parser.add_argument("--data", help="paired frames other than RUN/frames_domains-
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--augment", default=PAIRED_RECIPE["augment"], help="the frames' augmentation (the recipe's by default)")
 parser.add_argument("--reconstruct-drawn", action="store_true", help="reconstruct the frames as drawn, not as augmented")
+parser.add_argument("--canonical", default="", help="reconstruct every frame as this domain of the frames draws its state")
 parser.add_argument("--no-report", action="store_true",
                     help="train only: no inspect report (whose pairs include the target); score with benchmarks/tune_invariance.py")
 parser.add_argument("--out", required=True)
@@ -37,6 +38,7 @@ student = f"{args.out}/{args.variant}"
 Job.plan("vision", {"variant": args.variant, "model": {**model, **({"dae_layer": "output"} if through_dae else {}), **args.model},
                     "data": data, "out": student, "steps": args.steps, "lr": PAIRED_RECIPE["lr"], "augment": args.augment,
                     **({"reconstruct_drawn": True} if args.reconstruct_drawn else {}),
+                    **({"canonical": args.canonical} if args.canonical else {}),
                     "seed": args.seed, "device": "cpu", "teacher": f"{args.run}/vision/dae" if through_dae else None}).run()
 if not args.no_report:
     Job.plan("inspect", {"checkpoint": student, "out": f"{args.out}/inspect",
