@@ -147,6 +147,31 @@ def test_pairs_are_the_same_state_in_another_domain_of_the_set(tmp_path: Path) -
         FrameDataset(tmp_path / "p").get_pairs(np.array([0]), seed=0)
 
 
+def test_renders_in_one_domain_are_each_states_draw_there(tmp_path: Path) -> None:
+    collect(CollectConfig(domains=("train",), frames=200, pairs=2, masks=True, policy="resets", seed=5), tmp_path / "p")
+    frames = FrameDataset(tmp_path / "p", pairs=True, domains=True, masks=True)
+    columns = frames.render_columns("B_default")
+    shard = np.load(tmp_path / "p" / "shard_00000.npz")
+    env = envs.make("darla/SeekAvoid2D-v0", ("train",)).unwrapped
+    wanted = [d.name for d in env.domains].index("B_default")
+    # a frame drawn in B_default is its own render there; the others take the paired render drawn there
+    assert ((columns == -1) == (shard["domain"] == wanted)).all() and 0 < (columns == -1).sum() < 200
+    n_task = len(shard["factors"][0]) - len(env.domains[0].factors())
+    index = np.array([150, 3, 77, 199])
+    renders, masks = frames.get_renders(index, columns), frames.get_renders(index, columns, masks=True)
+    for row, i in enumerate(np.sort(index)):
+        state = np.concatenate([shard["factors"][i, :n_task], env.domains[wanted].factors()])
+        np.testing.assert_array_equal(renders[row], env.render_factors(state))
+        np.testing.assert_array_equal(masks[row], env.object_masks(state[None])[0])
+    with pytest.raises(DarlaError, match="collected in A_default, B_default, B_alternate, not 'A_alternate': name one of its domains"):
+        frames.render_columns("A_alternate")
+    collect(CollectConfig(domains=("train",), frames=30, pairs=1, policy="resets", seed=5), tmp_path / "one")
+    with pytest.raises(DarlaError, match=r"of 30 frames in .* have no render in B_default: collect them with --pairs 2"):
+        FrameDataset(tmp_path / "one", pairs=True, domains=True).render_columns("B_default")
+    with pytest.raises(DarlaError, match="opened without domain ids and pairs"):
+        FrameDataset(tmp_path / "one").render_columns("B_default")
+
+
 def test_pairs_need_domains_to_pair_with(tmp_path: Path) -> None:
     with pytest.raises(DarlaError, match="needs at least 3 domains"):
         collect(CollectConfig(domains=("A_default", "B_default"), frames=10, pairs=2), tmp_path / "few")
