@@ -279,7 +279,7 @@ class FrameDataset:
         if self.domain_ids is None or not self.pair_shards:
             raise DarlaError(f"{self.folder} was opened without domain ids and pairs: open it with FrameDataset(folder, pairs=True, domains=True)")
         path = self.folder / MANIFEST
-        names = [d["name"] for d in json.loads(path.read_text())["domains"]] if path.is_file() else []
+        names = [d["name"] for d in json.loads(path.read_text()).get("domains", [])] if path.is_file() else []
         if domain not in names:
             raise DarlaError(f"{self.folder} was collected in {', '.join(names) or 'no named domains'}, not {domain!r}: "
                              "name one of its domains")
