@@ -395,11 +395,13 @@ def domain_groups(env_id: str) -> dict[str, tuple[str, ...]]:
 
 
 def frames_carry(variant: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """The collect fields a learner needs beyond the frames: ``pairs`` for a variant that learns from pairs, ``masks``
-    for one whose ``settings`` (config fields and ``augment``) weigh the objects' pixels (``object_weight``) or
-    recolour around them (:data:`darla.train.MASKED_AUGMENTATIONS`)."""
+    """The collect fields a learner needs beyond the frames: ``pairs`` for a variant that learns from pairs or
+    reconstructs a ``canonical`` domain (as many as its ``collect`` names, else 1), ``masks`` for one whose
+    ``settings`` (config fields and ``augment``) weigh the objects' pixels (``object_weight``) or recolour around
+    them (:data:`darla.train.MASKED_AUGMENTATIONS`)."""
     masks = bool(settings.get("object_weight")) or settings.get("augment") in MASKED_AUGMENTATIONS
-    return {**({"pairs": 1} if get_variant(variant).model.takes_pairs else {}), **({"masks": True} if masks else {})}
+    paired = get_variant(variant).model.takes_pairs or bool(settings.get("canonical"))
+    return {**({"pairs": settings.get("collect", {}).get("pairs", 1)} if paired else {}), **({"masks": True} if masks else {})}
 
 
 def budget_frames(budget: Budget, env_id: str, seed: int, override: dict[str, Any] | None = None) -> dict[str, Any]:

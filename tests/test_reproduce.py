@@ -313,6 +313,10 @@ def test_agents_on_a_representation_may_train_on_drawn_codes_without_its_vision_
 def test_frames_carry_object_masks_where_a_representation_weighs_or_recolours_around_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert reproduce_module.frames_carry("beta_vae", {"augment": "mix_room"}) == {"masks": True}
     assert reproduce_module.frames_carry("beta_vae", {"augment": "mix"}) == {}
+    # a canonical target reads every state's render in one domain: as many pairs as the collect names
+    assert reproduce_module.frames_carry("vae", {"canonical": "A_default", "collect": {"pairs": 2}}) == {"pairs": 2}
+    assert reproduce_module.frames_carry("ada_gvae", {"collect": {"pairs": 2}}) == {"pairs": 2}
+    assert reproduce_module.frames_carry("ada_gvae", {}) == {"pairs": 1}
     budget = reproduce_module.BUDGETS["smoke"]
     own = {"object_weight": 10.0, "collect": {"policy": "random", "domains": ["train"]}}
     monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, vision={**budget.vision, "ada_gvae": own}))
