@@ -318,6 +318,14 @@ def test_frames_carry_object_masks_where_a_representation_weighs_or_recolours_ar
     assert reproduce_module.frames_carry("ada_gvae", {"collect": {"pairs": 2}}) == {"pairs": 2}
     assert reproduce_module.frames_carry("ada_gvae", {}) == {"pairs": 1}
     budget = reproduce_module.BUDGETS["smoke"]
+    canonical = {"canonical": "A_default", "collect": {"domains": ["train"], "pairs": 2}}
+    monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, vision={**budget.vision, "vae": canonical}))
+    planned = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=("vae",)), tmp_path / "canonical")}
+    assert planned["frames_domains-train_pairs-2"].args["pairs"] == 2
+    assert reproduce_module._vision_configs(planned["vision/vae"].args)[1].canonical == "A_default"
+    assert "canonical" not in planned["vision/vae"].args["model"]
+    monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", budget)
+    budget = reproduce_module.BUDGETS["smoke"]
     own = {"object_weight": 10.0, "collect": {"policy": "random", "domains": ["train"]}}
     monkeypatch.setitem(reproduce_module.BUDGETS, "smoke", dataclasses.replace(budget, vision={**budget.vision, "ada_gvae": own}))
     cells = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=("beta_vae_dae", "ada_gvae")), tmp_path)}
