@@ -150,17 +150,23 @@ class FrameDataset:
         self._check_manifest()
         self.offsets = np.cumsum([0] + [len(s) for s in self.shards])
         self.domain_ids: np.ndarray | None = None
+        # the domains of each frame's paired renders, read with the frames' own where a shard holds them
+        self.pair_domain_ids: np.ndarray | None = None
         if domains:
-            ids = []
+            ids, paired = [], []
             for path, shard in zip(paths, self.shards):
                 try:
                     with np.load(path, allow_pickle=False) as arrays:
                         ids.append(np.asarray(arrays["domain"], np.int64))
+                        if pairs and "pair_domain" in arrays.files:
+                            paired.append(np.asarray(arrays["pair_domain"], np.int64))
                 except (KeyError, OSError, ValueError) as exc:
                     raise DarlaError(f"{path} holds no readable 'domain' array ({exc}): collect the frames with darla collect") from None
                 if ids[-1].shape != (len(shard),):
                     raise DarlaError(f"{path}: 'domain' must hold one id per frame ({len(shard)}), got shape {ids[-1].shape}")
             self.domain_ids = np.concatenate(ids)
+            if paired and len(paired) == len(paths):
+                self.pair_domain_ids = np.concatenate(paired)
         self.pair_shards: list[np.ndarray] = []
         if pairs:
             self.pair_shards = [open_frames(p, PAIRS_KEY) for p in paths]
@@ -284,13 +290,11 @@ class FrameDataset:
             raise DarlaError(f"{self.folder} was collected in {', '.join(names) or 'no named domains'}, not {domain!r}: "
                              "name one of its domains")
         wanted = names.index(domain)
-        try:
-            paired = np.concatenate([np.load(p, allow_pickle=False)["pair_domain"] for p in self.paths])
-        except (KeyError, OSError, ValueError) as exc:
-            raise DarlaError(f"{self.folder}: a shard holds no readable 'pair_domain' array ({exc}): collect the frames with darla collect --pairs") from None
+        if self.pair_domain_ids is None:
+            raise DarlaError(f"{self.folder}: a shard holds no 'pair_domain' array, the domains of its pairs: collect the frames with darla collect --pairs")
         columns = np.where(self.domain_ids == wanted, -1, -2)
-        for k in range(paired.shape[1]):
-            columns = np.where((columns == -2) & (paired[:, k] == wanted), k, columns)
+        for k in range(self.pair_domain_ids.shape[1]):
+            columns = np.where((columns == -2) & (self.pair_domain_ids[:, k] == wanted), k, columns)
         if (missing := int((columns == -2).sum())):
             raise DarlaError(f"{missing} of {len(self)} frames in {self.folder} have no render in {domain}: collect them with "
                              f"--pairs {len(names) - 1}, which draws every frame in each of its {len(names)} domains")
