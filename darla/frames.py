@@ -165,8 +165,6 @@ class FrameDataset:
                 if ids[-1].shape != (len(shard),):
                     raise DarlaError(f"{path}: 'domain' must hold one id per frame ({len(shard)}), got shape {ids[-1].shape}")
             self.domain_ids = np.concatenate(ids)
-            if paired and len(paired) == len(paths):
-                self.pair_domain_ids = np.concatenate(paired)
         self.pair_shards: list[np.ndarray] = []
         if pairs:
             self.pair_shards = [open_frames(p, PAIRS_KEY) for p in paths]
@@ -174,6 +172,12 @@ class FrameDataset:
                 if pair.ndim != 5 or pair.shape[0] != len(shard) or tuple(pair.shape[2:]) != self.frame_shape or pair.dtype != np.uint8:
                     raise DarlaError(f"{path}: '{PAIRS_KEY}' must be uint8 (N, P, H, W, C) beside its {len(shard)} frames of shape "
                                      f"{self.frame_shape}, got {pair.dtype} {tuple(pair.shape)}; collect again with --pairs")
+            if domains and len(paired) == len(paths):
+                for path, ids_of_pairs, pair in zip(paths, paired, self.pair_shards):
+                    if ids_of_pairs.shape != pair.shape[:2]:
+                        raise DarlaError(f"{path}: 'pair_domain' must hold the domain id of each of its {pair.shape[:2]} "
+                                         f"'{PAIRS_KEY}', got shape {ids_of_pairs.shape}; collect again with --pairs")
+                self.pair_domain_ids = np.concatenate(paired)
         self.mask_shards: list[np.ndarray] = []
         self.pair_mask_shards: list[np.ndarray] = []
         if masks:

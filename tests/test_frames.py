@@ -78,3 +78,15 @@ def test_a_shard_whose_header_claims_more_frames_than_it_stores_is_refused(tmp_p
     (tmp_path / "shard.npz").write_bytes(raw.replace(b"(40, 8, 8, 3)", b"(41, 8, 8, 3)"))
     with pytest.raises(DarlaError, match=r"says \(41, 8, 8, 3\) uint8, more than the 7680 bytes stored"):
         FrameDataset(tmp_path)
+
+
+@pytest.mark.parametrize("pair_domain_shape", [(7, 2), (8,), (8, 3)])
+def test_pair_domain_ids_that_do_not_match_the_paired_renders_are_refused_in_one_line(tmp_path: Path, pair_domain_shape: tuple) -> None:
+    frames = np.random.default_rng(0).integers(0, 256, size=(8, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", frames=frames, domain=np.zeros(8, np.int16),
+             pair_frames=np.zeros((8, 2, 8, 8, 3), np.uint8), pair_domain=np.ones(pair_domain_shape, np.int16))
+    with pytest.raises(DarlaError, match=rf"'pair_domain' must hold the domain id of each of its \(8, 2\) 'pair_frames', got shape"):
+        FrameDataset(tmp_path, pairs=True, domains=True)
+    np.savez(tmp_path / "a.npz", frames=frames, domain=np.zeros(8, np.int16),
+             pair_frames=np.zeros((8, 2, 8, 8, 3), np.uint8), pair_domain=np.ones((8, 2), np.int16))
+    assert FrameDataset(tmp_path, pairs=True, domains=True).pair_domain_ids.shape == (8, 2)
