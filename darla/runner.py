@@ -108,6 +108,10 @@ def _end_with(sentinel: int) -> None:
 def _init_worker(running: Any) -> None:
     global _running
     _running = running
+    # the alarm's handler below reads torch: imported whole first, for a handler that interrupts this process's
+    # own import of torch finds it partly initialised (AttributeError, or a KeyError in importlib's module locks)
+    import torch  # noqa: F401
+
     # a worker whose run was killed would finish the cell it holds and then wait for work forever; every cell
     # writes its output whole, so one left unfinished is redone on resume, as after Ctrl-C
     parent = multiprocessing.parent_process()

@@ -406,3 +406,19 @@ def test_every_variant_built_on_a_teacher_shares_the_teachers_cell(tmp_path: Pat
     for rep in ("beta_vae_dae", "ada_gvae_dae"):
         assert cells[f"vision/{rep}"].needs == ("frames", "vision/dae")
         assert cells[f"vision/{rep}"].args["teacher"] == str(tmp_path / "vision" / "dae")
+
+
+def test_a_worker_whose_core_sharing_alarm_fires_during_its_first_imports_still_imports_torch() -> None:
+    # a spawned worker runs the initializer before the first cell imports torch (seconds on these machines); the
+    # alarm's handler firing inside that import once failed the run's first cell. Here it fires every millisecond.
+    script = ("import multiprocessing, sys\n"
+              "import darla.runner as runner\n"
+              "assert 'torch' not in sys.modules\n"
+              "runner.RESHARE_SECONDS = 0.001\n"
+              "runner._init_worker(multiprocessing.RawValue('i', 1))\n"
+              "import darla.reproduce, torch\n"
+              "print(torch.get_num_threads())\n"
+              "import signal; signal.setitimer(signal.ITIMER_REAL, 0)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout) == os.cpu_count()
