@@ -416,7 +416,7 @@ def test_a_worker_whose_core_sharing_alarm_fires_during_its_first_imports_still_
               "assert 'torch' not in sys.modules\n"
               "runner.RESHARE_SECONDS = 0.001\n"
               "runner._init_worker(multiprocessing.RawValue('i', 1))\n"
-              "import darla.reproduce, torch\n"
+              "import torch\n"
               "print(torch.get_num_threads())\n"
               "import signal; signal.setitimer(signal.ITIMER_REAL, 0)\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
