@@ -179,6 +179,36 @@ def test_the_memory_curve_reads_only_the_recipe_with_a_memory_changed() -> None:
                      (0, 0.99): [(4096, 0.88, 0.01)], (1, 0.0): [(512, 0.90, 0.01)]}
 
 
+def test_claim_conditions_judge_each_of_issue_14s_four_thresholds_on_their_own(tmp_path: Path) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("claim_conditions", Path(__file__).parents[1] / "benchmarks" / "claim_conditions.py")
+    claim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(claim)
+
+    def run(name: str, method: str, source: float, target: tuple[float, float, float], retrieval: float) -> Path:
+        mean, low, high = target
+        rows = [{"domain": "source", "mean": source, "mean_ci": [source - 0.1, source + 0.1], "ratio": None, "ratio_ci": None},
+                {"domain": "target", "mean": mean, "mean_ci": [low, high], "ratio": mean / source,
+                 "ratio_ci": [low / source, high / source]}]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"results": {"single": {method: rows}}, "invariance": {method: {"same_state_retrieval": retrieval}}}))
+        return path
+
+    baselines = [run("aug0", "pixels_aug", 2.4, (0.3, 0.07, 0.51), 0.0), run("aug1", "pixels_aug", 2.3, (0.2, 0.03, 0.39), 0.0)]
+    above = claim.baseline_high(baselines)
+    assert above == 0.51
+    meets = claim.conditions(run("a", "ada_gvae", 2.78, (2.73, 2.61, 2.86), 0.963), "ada_gvae", above)
+    assert meets["all_met"] and meets["ratio"] == pytest.approx(2.73 / 2.78)
+    short = claim.conditions(run("b", "ada_gvae", 2.81, (2.69, 2.46, 2.85), 0.949), "ada_gvae", above)
+    assert short["met"] == {"source": True, "ratio": True, "retrieval": False, "target_above_pixels_aug": True}
+    low = claim.conditions(run("c", "ada_gvae", 1.9, (1.0, 0.5, 1.5), 0.97), "ada_gvae", above)
+    assert low["met"] == {"source": False, "ratio": False, "retrieval": True, "target_above_pixels_aug": False}
+    with pytest.raises(SystemExit, match="no single-protocol rows of cycle_vae"):
+        claim.conditions(baselines[0], "cycle_vae", above)
+
+
 def test_frames_within_the_renderers_rounding_look_alike() -> None:
     rng = np.random.default_rng(0)
     wall = np.full((64, 64, 3), 110, np.uint8)
