@@ -152,8 +152,9 @@ class FrameDataset:
         self.domain_ids: np.ndarray | None = None
         # the domains of each frame's paired renders, read with the frames' own where a shard holds them
         self.pair_domain_ids: np.ndarray | None = None
+        paired: list[np.ndarray] = []
         if domains:
-            ids, paired = [], []
+            ids = []
             for path, shard in zip(paths, self.shards):
                 try:
                     with np.load(path, allow_pickle=False) as arrays:
@@ -172,7 +173,10 @@ class FrameDataset:
                 if pair.ndim != 5 or pair.shape[0] != len(shard) or tuple(pair.shape[2:]) != self.frame_shape or pair.dtype != np.uint8:
                     raise DarlaError(f"{path}: '{PAIRS_KEY}' must be uint8 (N, P, H, W, C) beside its {len(shard)} frames of shape "
                                      f"{self.frame_shape}, got {pair.dtype} {tuple(pair.shape)}; collect again with --pairs")
-            if domains and len(paired) == len(paths):
+            counts = sorted({pair.shape[1] for pair in self.pair_shards})
+            if len(counts) > 1:
+                raise DarlaError(f"{self.folder}: shards disagree on the paired renders per frame {counts}; keep one --pairs per folder")
+            if paired and len(paired) == len(paths):
                 for path, ids_of_pairs, pair in zip(paths, paired, self.pair_shards):
                     if ids_of_pairs.shape != pair.shape[:2]:
                         raise DarlaError(f"{path}: 'pair_domain' must hold the domain id of each of its {pair.shape[:2]} "

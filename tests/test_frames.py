@@ -90,3 +90,12 @@ def test_pair_domain_ids_that_do_not_match_the_paired_renders_are_refused_in_one
     np.savez(tmp_path / "a.npz", frames=frames, domain=np.zeros(8, np.int16),
              pair_frames=np.zeros((8, 2, 8, 8, 3), np.uint8), pair_domain=np.ones((8, 2), np.int16))
     assert FrameDataset(tmp_path, pairs=True, domains=True).pair_domain_ids.shape == (8, 2)
+
+
+def test_shards_that_disagree_on_the_pairs_per_frame_are_refused_in_one_line(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name, count in (("a", 2), ("b", 1)):
+        np.savez(tmp_path / f"{name}.npz", frames=rng.integers(0, 256, size=(4, 8, 8, 3), dtype=np.uint8),
+                 pair_frames=rng.integers(0, 256, size=(4, count, 8, 8, 3), dtype=np.uint8))
+    with pytest.raises(DarlaError, match=r"shards disagree on the paired renders per frame \[1, 2\]; keep one --pairs per folder"):
+        FrameDataset(tmp_path, pairs=True)
