@@ -416,7 +416,8 @@ def test_a_worker_whose_core_sharing_alarm_fires_during_its_first_imports_still_
               "assert 'torch' not in sys.modules\n"
               "runner.RESHARE_SECONDS = 0.001\n"
               "runner._init_worker(multiprocessing.RawValue('i', 1))\n"
-              "import torch\n"
+              "import time, torch\n"
+              "time.sleep(0.1)  # the handler's turn: a share of the cores for the one running cell\n"
               "print(torch.get_num_threads())\n"
               "import signal; signal.setitimer(signal.ITIMER_REAL, 0)\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
