@@ -26,9 +26,8 @@ from darla.figures import save_figure
 SOURCE_MIN, RATIO_MIN, RETRIEVAL_MIN = 2.0, 0.95, 0.95
 
 
-def _rows(path: Path, method: str) -> dict[str, dict]:
-    """The single protocol's rows of ``method`` in one run, by domain."""
-    report = json.loads(path.read_text())
+def _rows(path: Path, report: dict, method: str) -> dict[str, dict]:
+    """The single protocol's rows of ``method`` in one run's ``report`` (read from ``path``), by domain."""
     try:
         return {r["domain"]: r for r in report["results"]["single"][method]}
     except KeyError:
@@ -37,13 +36,14 @@ def _rows(path: Path, method: str) -> dict[str, dict]:
 
 def baseline_high(paths: list[Path]) -> float:
     """The highest upper bound of pixels_aug's target interval among ``paths``."""
-    return max(_rows(p, "pixels_aug")["target"]["mean_ci"][1] for p in paths)
+    return max(_rows(p, json.loads(p.read_text()), "pixels_aug")["target"]["mean_ci"][1] for p in paths)
 
 
 def conditions(path: Path, method: str, above: float) -> dict:
     """One run's four numbers and whether each meets its threshold (``above``: the target interval to clear)."""
-    rows = _rows(path, method)
-    retrieval = json.loads(path.read_text())["invariance"][method]["same_state_retrieval"]
+    report = json.loads(path.read_text())
+    rows = _rows(path, report, method)
+    retrieval = report["invariance"][method]["same_state_retrieval"]
     source, target = rows["source"]["mean"], rows["target"]
     met = {"source": source >= SOURCE_MIN, "ratio": target["ratio"] >= RATIO_MIN, "retrieval": retrieval >= RETRIEVAL_MIN,
            "target_above_pixels_aug": target["mean_ci"][0] > above}
