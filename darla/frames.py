@@ -7,6 +7,7 @@ import json
 import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,10 +144,8 @@ class FrameDataset:
         self.shards = [open_frames(p) for p in paths]
         for path, shard in zip(paths, self.shards):
             check_frames(shard, str(path))
-        shapes = {tuple(s.shape[1:]) for s in self.shards}
-        if len(shapes) > 1:
-            raise DarlaError(f"{self.folder}: shards disagree on frame shape {sorted(shapes)}; keep one shape per folder")
-        self.frame_shape: tuple[int, int, int] = shapes.pop()
+        self.frame_shape: tuple[int, int, int] = self._shared([tuple(s.shape[1:]) for s in self.shards], "frame shape",
+                                                              "keep one shape per folder")
         self._check_manifest()
         self.offsets = np.cumsum([0] + [len(s) for s in self.shards])
         self.domain_ids: np.ndarray | None = None
@@ -173,9 +172,7 @@ class FrameDataset:
                 if pair.ndim != 5 or pair.shape[0] != len(shard) or tuple(pair.shape[2:]) != self.frame_shape or pair.dtype != np.uint8:
                     raise DarlaError(f"{path}: '{PAIRS_KEY}' must be uint8 (N, P, H, W, C) beside its {len(shard)} frames of shape "
                                      f"{self.frame_shape}, got {pair.dtype} {tuple(pair.shape)}; collect again with --pairs")
-            counts = sorted({pair.shape[1] for pair in self.pair_shards})
-            if len(counts) > 1:
-                raise DarlaError(f"{self.folder}: shards disagree on the paired renders per frame {counts}; keep one --pairs per folder")
+            self._shared([pair.shape[1] for pair in self.pair_shards], "the paired renders per frame", "keep one --pairs per folder")
             if paired and len(paired) == len(paths):
                 for path, ids_of_pairs, pair in zip(paths, paired, self.pair_shards):
                     if ids_of_pairs.shape != pair.shape[:2]:
@@ -190,6 +187,13 @@ class FrameDataset:
                 self.pair_mask_shards = [self._open_masks(p, PAIR_MASKS_KEY, pair.shape[:2]) for p, pair in zip(paths, self.pair_shards)]
         if self.offsets[-1] == 0:
             raise DarlaError(f"{self.folder}: the frame files hold no frames: collect or generate frames first")
+
+    def _shared(self, values: list[Any], what: str, advice: str) -> Any:
+        """The one value every shard has for ``what``, refused in one line where shards disagree."""
+        distinct = sorted(set(values))
+        if len(distinct) > 1:
+            raise DarlaError(f"{self.folder}: shards disagree on {what} {distinct}; {advice}")
+        return distinct[0]
 
     def _open_masks(self, path: Path, array: str, rows: tuple[int, ...]) -> np.ndarray:
         """One shard's bool masks ``array``, refused unless shaped ``rows`` + the frames' (H, W)."""
