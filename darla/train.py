@@ -111,9 +111,10 @@ class TrainConfig:
         the decoder is asked for then depends on the look, so the code has no use for it (the randomized-to-canonical
         target of RCAN, James et al. 2019). The VAE family; the frames need a render in that domain for every state.
     :param compile: ``"on"``: TorchInductor compiles the forward and backward pass; ``"off"`` (the
-        default: on a 2-core AMD EPYC, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of
-        eager bf16, after a first compilation of up to 37 s; benchmarks/bench_vision.py). A compiled
-        step gives the eager step's losses to within rounding, not bit for bit; where compilation fails
+        default: on 2-core AMD EPYCs, beta_vae_dae's step compiled ran 1.03x to 1.08x the images/s of
+        eager bf16 with AVX-512, 1.13x and 1.17x eager float32 with AVX2 alone, after a first compilation
+        of 6 to 37 s; benchmarks/bench_vision.py). A compiled step gives the eager step's losses to within
+        rounding, not bit for bit, and resumes bit for bit as the eager one does; where compilation fails
         (no C compiler, say) training goes on uncompiled, with a warning.
     """
 
