@@ -198,6 +198,9 @@ def test_a_budget_setting_chosen_for_one_env_applies_there_alone(tmp_path: Path)
     flat, solid = frames_of("darla/SeekAvoid2D-v0"), frames_of("darla/SeekAvoid-v0")
     assert flat["ada_gvae"]["policy"] == flat["ada_gvae_dae"]["policy"] == solid["ada_gvae_dae"]["policy"] == "resets"
     assert solid["ada_gvae"]["policy"] == "random" and solid["ada_gvae"]["domains"] == ["train"]
+    # each env's canonical target draws every state in all three train domains, with the masks its object weight reads
+    assert flat["ada_gvae"]["pairs"] == solid["ada_gvae"]["pairs"] == 2 and flat["ada_gvae"]["masks"] is True
+    assert flat["ada_gvae_dae"].get("pairs", 1) == 1 and "masks" not in flat["ada_gvae_dae"]
     # what a run records is the budget as it ran there, with nothing left to apply
     plan = ReproduceConfig(env="darla/SeekAvoid-v0", budget="claim").plan
     assert plan.env_vision == {} and plan.vision["ada_gvae"]["memory"] == 512
