@@ -140,7 +140,10 @@ def test_the_claim_budgets_extra_rooms_never_hold_the_targets_objects(tmp_path: 
     # the paired variants learn on frames of the train group alone, where most pairs join the two object sets
     paired = {c.name: c for c in plan_cells(ReproduceConfig(budget="claim", methods=("ada_gvae", "ada_gvae_dae")), tmp_path)}
     assert paired["frames_domains-train"].args["domains"] == ["train"] and paired["frames_domains-train"].args["pairs"] == 1
-    assert paired["vision/ada_gvae"].needs == ("frames_domains-train",) and "pairs" not in paired["frames"].args
+    assert paired["vision/ada_gvae_dae"].needs[0] == "frames_domains-train" and "pairs" not in paired["frames"].args
+    # in 2D the pixel Ada-GVAE's canonical target has each state drawn in all three train domains: frames of its own
+    assert paired["vision/ada_gvae"].needs == ("frames_domains-train_pairs-2",)
+    assert paired["frames_domains-train_pairs-2"].args["domains"] == ["train"]
     # an env without extra rooms collects from its train group
     reacher = {c.name: c for c in plan_cells(ReproduceConfig(env="darla/ReacherPixels-v0", budget="claim", methods=("vae",)), tmp_path)}
     assert reacher["frames"].args["domains"] == ["train"] and "augment" not in reacher["vision/vae"].args
