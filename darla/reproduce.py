@@ -33,7 +33,7 @@ from agents import check_action_space, check_algorithm, hyperparams
 from darla.agent import AgentConfig, train_agent
 from darla.checkpoint import load_vision, read_config
 from darla.collect import CollectConfig, collect
-from darla.device import describe_machine, resolve_device
+from darla.device import check_precision, describe_machine, resolve_device
 from darla.errors import DarlaError, require_positive
 from darla.evaluate import REPORT_FILE, EvaluateConfig, evaluate
 from darla.figures import results_figure
@@ -273,6 +273,8 @@ class ReproduceConfig:
         :data:`BASELINES`, less those that learn from pairs where the env cannot draw them.
     :param workers: cells run at once, each in its own process (1: all in this process).
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param precision: what vision models train and encode in: ``"auto"`` (bfloat16 on a CPU that computes it in
+        hardware), ``"bf16"`` or ``"fp32"``. A series of seeds run on CPUs of both kinds keeps one by naming it.
     :param seed: seed of data collection and vision training; agent seeds count up from it.
     :param executor: ``process`` (worker processes on this machine) or ``ray`` (Ray tasks; the run
         folder must be on storage every node mounts).
@@ -287,6 +289,7 @@ class ReproduceConfig:
     methods: tuple[str, ...] | None = None
     workers: int = 1
     device: str = "auto"
+    precision: str = "auto"
     seed: int = 0
     executor: str = "process"
     address: str | None = None
@@ -317,6 +320,7 @@ class ReproduceConfig:
                 raise DarlaError(f"a {name} is named twice in {', '.join(values)}: name each once")
         check_algorithm(self.algo, "latent")
         resolve_device(self.device)
+        check_precision(self.precision)
         require_positive(self, "workers")
         if self.seeds is not None:
             require_positive(self, "seeds")
@@ -342,7 +346,7 @@ class Stage(NamedTuple):
 def _vision_configs(args: dict[str, Any]) -> tuple[VisionConfig, TrainConfig]:
     return make_config(args["variant"], **args["model"]), TrainConfig(
         steps=args["steps"], lr=args["lr"], seed=args["seed"], device=args["device"], checkpoint_every=max(1, args["steps"] // 4),
-        augment=args.get("augment", "none"), **{k: args[k] for k in OPTIONAL_TARGETS if k in args})
+        augment=args.get("augment", "none"), precision=args.get("precision", "auto"), **{k: args[k] for k in OPTIONAL_TARGETS if k in args})
 
 
 def _pretrain(configs: tuple[VisionConfig, TrainConfig], args: dict[str, Any]) -> None:
@@ -462,6 +466,8 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
     teachers = {rep: get_variant(rep).teacher for rep in cfg.methods if rep in ALL_REPRESENTATIONS}
     needed = set(cfg.methods) | {t for t in teachers.values() if t is not None}
     reps = [r for r in ALL_REPRESENTATIONS if r in needed]
+    # named only when chosen, so runs planned before it resume; a cell planned under another precision is redone
+    precision = {"precision": cfg.precision} if cfg.precision != "auto" else {}
     # the budget's frames, and one more collection for each other ``collect`` a representation's settings name; only
     # those some representation learns on (a run of pixel agents alone collects nothing)
     collects = {rep: budget.vision.get(rep, {}).get("collect", {}) for rep in reps}
@@ -491,6 +497,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
                                                       "steps": steps, "seed": cfg.seed, "device": cfg.device,
                                                       # named only when used, so runs planned before it resume
                                                       **({"augment": augment} if augment != "none" else {}),
+                                                      **precision,
                                                       **targets,
                                                       "data": str(out / frames_of[rep]), "teacher": teacher, "out": str(folder)}),
                           str(folder / "model.safetensors"), (frames_of[rep],) + ((f"vision/{teacher_name}",) if teacher_name else ()),
@@ -509,7 +516,7 @@ def plan_cells(cfg: ReproduceConfig, out: Path) -> list[Cell]:
             seeds = []
             # drawn codes named only when used, so runs planned before them resume
             drawn = {"sample_codes": True} if budget.vision.get(method, {}).get("sample_codes") else {}
-            mode = {"mode": "latent", "vision": vision[method], "general": general(method), **drawn} if method in vision else {"mode": method}
+            mode = {"mode": "latent", "vision": vision[method], "general": general(method), **drawn, **precision} if method in vision else {"mode": method}
             # the hyperparameter file's settings are part of the plan: an agent trained under others is redone
             settings = hyperparams(cfg.algo, cfg.env, mode["mode"])
             for k in range(budget.seeds):
@@ -547,8 +554,8 @@ def reproduce(cfg: ReproduceConfig, out: str | Path) -> dict[str, Any]:
     # a Ray task runs in a folder of Ray's choosing: it is given absolute paths
     out = Path(out).resolve() if cfg.executor == "ray" else Path(out)
     config = dataclasses.asdict(cfg)
-    # where and how fast cells run does not change what they compute: those may differ on resume
-    running = {k: config.pop(k) for k in ("workers", "device", "executor", "address")}
+    # where and how fast cells run may differ on resume; a chosen precision is in the cells' own arguments
+    running = {k: config.pop(k) for k in ("workers", "device", "precision", "executor", "address")}
     record = {"darla_version": __version__, "experiment": {**config, "budget": dataclasses.asdict(cfg.plan)}, "running": running}
     cells = plan_cells(cfg, out)
     probe = envs.make(cfg.env)

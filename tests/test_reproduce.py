@@ -316,6 +316,23 @@ def test_agents_on_a_representation_may_train_on_drawn_codes_without_its_vision_
     assert after["agents/single/vae/seed0"].args == before["agents/single/vae/seed0"].args
 
 
+def test_a_chosen_precision_reaches_every_vision_model_and_latent_agent_and_auto_plans_as_before(tmp_path: Path) -> None:
+    methods = ("vae", "beta_vae_dae", "pixels")
+    auto = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=methods), tmp_path)}
+    fp32 = {c.name: c for c in plan_cells(ReproduceConfig(budget="smoke", methods=methods, precision="fp32"), tmp_path)}
+    vision = [n for n in fp32 if n.startswith("vision/")]
+    assert sorted(vision) == ["vision/beta_vae_dae", "vision/dae", "vision/vae"]
+    for name in vision:
+        assert fp32[name].job.config[1].precision == "fp32" and auto[name].job.config[1].precision == "auto"
+        # a run planned before the flag resumes: its cells' arguments are unchanged under auto
+        assert "precision" not in auto[name].args
+    for name in ("agents/single/vae/seed0", "agents/single/beta_vae_dae/seed0"):
+        assert fp32[name].job.config.precision == "fp32" and "precision" not in auto[name].args["config"]
+    assert fp32["agents/single/pixels/seed0"].args == auto["agents/single/pixels/seed0"].args
+    with pytest.raises(DarlaError, match="unknown precision 'fp16'"):
+        ReproduceConfig(budget="smoke", precision="fp16")
+
+
 def test_frames_carry_object_masks_where_a_representation_weighs_or_recolours_around_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert reproduce_module.frames_carry("beta_vae", {"augment": "mix_room"}) == {"masks": True}
     assert reproduce_module.frames_carry("beta_vae", {"augment": "mix"}) == {}
