@@ -3,7 +3,7 @@ DAE, scored by the claim run's own inspect cell (train pairs only choose; the ta
 
 Usage: python docs/results/paired_levers/levers.py --run RUN --seed 0 --out OUT [--variant ada_gvae_dae]
        [--model JSON] [--steps N] [--data FRAMES] [--threads N] [--augment none|hue|mix|mix_apart|mix_room|mix_room_apart|mix_room_apart_half]
-       [--reconstruct-drawn | --canonical DOMAIN] [--no-report]
+       [--reconstruct-drawn | --canonical DOMAIN] [--no-report] [--precision auto|bf16|fp32]
 RUN is a claim run folder holding `frames_domains-train` and, for ada_gvae_dae, `vision/dae`; the env is the frames'.
 """
 import argparse
@@ -26,6 +26,7 @@ parser.add_argument("--reconstruct-drawn", action="store_true", help="reconstruc
 parser.add_argument("--canonical", default="", help="reconstruct every frame as this domain of the frames draws its state")
 parser.add_argument("--no-report", action="store_true",
                     help="train only: no inspect report (whose pairs include the target); score with benchmarks/tune_invariance.py")
+parser.add_argument("--precision", default="auto", help="what the student trains in (darla pretrain --precision)")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
@@ -39,6 +40,7 @@ Job.plan("vision", {"variant": args.variant, "model": {**model, **({"dae_layer":
                     "data": data, "out": student, "steps": args.steps, "lr": PAIRED_RECIPE["lr"], "augment": args.augment,
                     **({"reconstruct_drawn": True} if args.reconstruct_drawn else {}),
                     **({"canonical": args.canonical} if args.canonical else {}),
+                    **({"precision": args.precision} if args.precision != "auto" else {}),
                     "seed": args.seed, "device": "cpu", "teacher": f"{args.run}/vision/dae" if through_dae else None}).run()
 if not args.no_report:
     Job.plan("inspect", {"checkpoint": student, "out": f"{args.out}/inspect",

@@ -4,7 +4,7 @@ SB3's observation normalisation (VecNormalize, observations only); prints the me
 Episodes take the policy's most likely action unless --sample asks for sampled ones, as `darla evaluate` plays them.
 
 Usage: python docs/results/paired_levers/source_agent.py --vision CKPT [--env ENV] [--domain A_default] [--seed 0]
-       [--normalize] [--episodes 40] [--threads 1] [--sample]
+       [--normalize] [--episodes 40] [--threads 1] [--sample] [--precision auto|bf16|fp32]
 """
 import argparse
 import json
@@ -27,10 +27,12 @@ parser.add_argument("--normalize", action="store_true")
 parser.add_argument("--episodes", type=int, default=40)
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--sample", action="store_true", help="sample actions, as darla evaluate does")
+parser.add_argument("--precision", default="auto", help="what the vision model encodes in (darla train --precision)")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 steps = BUDGETS["claim"].agent_steps
-cfg = AgentConfig(env=args.env, domains=(args.domain,), vision=args.vision, general=True, steps=steps, seed=args.seed, device="cpu")
+cfg = AgentConfig(env=args.env, domains=(args.domain,), vision=args.vision, general=True, steps=steps, seed=args.seed, device="cpu",
+                  precision=args.precision)
 params = hyperparams("ppo", args.env, "latent")
 venv = build_env(cfg, cfg.domains, int(params["n_envs"]), args.seed)
 if args.normalize:
