@@ -164,9 +164,9 @@ CLAIM_TRAINING = {
 #: a draw's spread, which the rule gives to the candidate) with a sampled source return of 2.58 (docs/results/canonical_2d).
 #: The objects then weigh 3 times, by a rule written before its numbers: held out 0.950 and 0.950 (agents 2.155, 2.695);
 #: on the whole train group, vision seeds 0-2, the train pairs retrieve 0.954 against weight 10's 0.950, ahead at each
-#: seed, with a sampled source return of 2.65. Then object_weight 1 (their pixels count twice), by the same kind of rule: held out 0.959 and 0.963
-#: (agents 2.545, 2.775); on the whole train group, vision seeds 0-2, the train pairs retrieve 0.959 against weight 3's
-#: 0.954, with a sampled source return of 2.60
+#: seed, with a sampled source return of 2.65. Then object_weight 1 (their pixels count twice), by the same kind of
+#: rule: held out 0.959 and 0.963 (agents 2.545, 2.775); on the whole train group, vision seeds 0-2, the train pairs
+#: retrieve 0.959 against weight 3's 0.954, with a sampled source return of 2.60
 CLAIM_ENV_TRAINING = {"darla/SeekAvoid-v0": {"ada_gvae": {"collect": {**PAIRED_FRAMES, "policy": "random", "pairs": 2},
                                                           "object_weight": 200.0, "contrast": 300.0, "augment": "mix_room_apart_half",
                                                           "canonical": "A_default"}},
