@@ -209,6 +209,34 @@ def test_claim_conditions_judge_each_of_issue_14s_four_thresholds_on_their_own(t
         claim.conditions(baselines[0], "cycle_vae", above)
 
 
+def test_claim_conditions_pool_a_recipes_runs_into_one_experiment(tmp_path: Path) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("claim_conditions", Path(__file__).parents[1] / "benchmarks" / "claim_conditions.py")
+    claim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(claim)
+
+    def run(name: str, target: list[float], retrieval: float, episodes: int = 10) -> Path:
+        # three agents, each returning 3 in the source and its own constant in the target
+        rows = [{"domain": domain, "returns": [[value] * episodes for value in values]}
+                for domain, values in (("source", [3.0, 3.0, 3.0]), ("target", target))]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"results": {"single": {"ada_gvae": rows}}, "invariance": {"ada_gvae": {"same_state_retrieval": retrieval}}}))
+        return path
+
+    pool = claim.pooled([run("a", [3.0, 3.0, 3.0], 0.97), run("b", [2.7, 2.7, 3.0], 0.93)], "ada_gvae", above=0.51)
+    # six agents: target mean (3 * 3 + 2 * 2.7 + 3) / 6 = 2.9, ratio 2.9 / 3; retrieval the runs' mean, 0.95
+    assert (pool["runs"], pool["agents"]) == (2, 6)
+    assert pool["target"] == pytest.approx(2.9) and pool["ratio"] == pytest.approx(2.9 / 3)
+    assert pool["retrieval"] == pytest.approx(0.95) and pool["all_met"]
+    assert pool["target_ci"][0] <= 2.9 <= pool["target_ci"][1] and pool["target_ci"][0] >= 2.7
+    low = claim.pooled([run("c", [2.0, 2.0, 2.0], 0.97), run("d", [3.0, 3.0, 3.0], 0.96)], "ada_gvae", above=0.51)
+    assert low["met"] == {"source": True, "ratio": False, "retrieval": True, "target_above_pixels_aug": True}
+    with pytest.raises(SystemExit, match="same number of episodes"):
+        claim.pooled([run("e", [3.0] * 3, 0.97), run("f", [3.0] * 3, 0.97, episodes=20)], "ada_gvae", above=0.51)
+
+
 def test_frames_within_the_renderers_rounding_look_alike() -> None:
     rng = np.random.default_rng(0)
     wall = np.full((64, 64, 3), 110, np.uint8)
