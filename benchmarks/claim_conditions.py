@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +77,7 @@ def pooled(paths: list[Path], method: str, above: float) -> dict:
     returns = {domain: np.array([seed for rows, _ in runs for seed in rows[domain]["returns"]]).T for domain in (SOURCE, "target")}
     source, target = summarise(returns)
     retrievals = [r for _, r in runs]
-    return {**verdicts(source.mean, {"mean": target.mean, "mean_ci": list(target.mean_ci), "ratio": target.ratio,
-                                     "ratio_ci": list(target.ratio_ci)}, float(np.mean(retrievals)), above),
+    return {**verdicts(source.mean, asdict(target), float(np.mean(retrievals)), above),
             "runs": len(runs), "agents": returns[SOURCE].shape[1], "retrievals": retrievals}
 
 
