@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from pathlib import Path
+from types import ModuleType
 
 import gymnasium as gym
 import numpy as np
@@ -158,12 +161,16 @@ def test_bad_invariance_settings() -> None:
         same_state_retrieval(np.zeros((3, 2)), np.zeros((4, 2)))
 
 
-def test_the_memory_curve_reads_only_the_recipe_with_a_memory_changed() -> None:
-    import importlib.util
+def benchmark_script(name: str) -> ModuleType:
+    """``benchmarks/<name>.py``, loaded as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    spec = importlib.util.spec_from_file_location("memory_curve", Path(__file__).parents[1] / "benchmarks" / "memory_curve.py")
-    memory_curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(memory_curve)
+
+def test_the_memory_curve_reads_only_the_recipe_with_a_memory_changed() -> None:
+    memory_curve = benchmark_script("memory_curve")
     recipe = memory_curve.RECIPE
 
     def entry(retrieval: float, seed: int | None = None, **model: float) -> dict:
@@ -180,12 +187,7 @@ def test_the_memory_curve_reads_only_the_recipe_with_a_memory_changed() -> None:
 
 
 def test_claim_conditions_judge_each_of_issue_14s_four_thresholds_on_their_own(tmp_path: Path) -> None:
-    import importlib.util
-    import json
-
-    spec = importlib.util.spec_from_file_location("claim_conditions", Path(__file__).parents[1] / "benchmarks" / "claim_conditions.py")
-    claim = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(claim)
+    claim = benchmark_script("claim_conditions")
 
     def run(name: str, method: str, source: float, target: tuple[float, float, float], retrieval: float) -> Path:
         mean, low, high = target
@@ -210,12 +212,7 @@ def test_claim_conditions_judge_each_of_issue_14s_four_thresholds_on_their_own(t
 
 
 def test_claim_conditions_pool_a_recipes_runs_into_one_experiment(tmp_path: Path) -> None:
-    import importlib.util
-    import json
-
-    spec = importlib.util.spec_from_file_location("claim_conditions", Path(__file__).parents[1] / "benchmarks" / "claim_conditions.py")
-    claim = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(claim)
+    claim = benchmark_script("claim_conditions")
 
     def run(name: str, target: list[float], retrieval: float, episodes: int = 10) -> Path:
         # three agents, each returning 3 in the source and its own constant in the target
