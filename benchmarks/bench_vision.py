@@ -56,9 +56,9 @@ def matmul_flops(device: torch.device, n: int = 4096) -> float:
     return 2 * n**3 / seconds_per_call(lambda: a @ b, device)
 
 
-def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 64)) -> dict:
+def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 16, 64)) -> dict:
     """Frames/s and FLOP/s of DARLA's encoder (64x64x3 -> 32 latents) at each batch size,
-    eager and compiled (:func:`darla.inference.compiled_encoder`).
+    eager and compiled (:func:`darla.inference.compiled_encoder`); 16 is the frames the 2D latent agent encodes a step.
 
     Each figure is the median over several freshly allocated inputs: on this machine's CPU the
     speed of one allocation can differ from the next by up to 2x. Inputs are random uint8 frames made
