@@ -95,8 +95,8 @@ def main() -> None:
     runs = [{"recipe": recipe, "path": path, **conditions(Path(path), args.method, above)}
             for recipe, path in (r.split("=", 1) for r in args.run)]
     recipes = list(dict.fromkeys(r["recipe"] for r in runs))
-    pools = {recipe: pooled([Path(r["path"]) for r in runs if r["recipe"] == recipe], args.method, above)
-             for recipe in recipes if sum(r["recipe"] == recipe for r in runs) > 1}
+    paths = {recipe: [Path(r["path"]) for r in runs if r["recipe"] == recipe] for recipe in recipes}
+    pools = {recipe: pooled(group, args.method, above) for recipe, group in paths.items() if len(group) > 1}
     args.json.write_text(json.dumps({"method": args.method, "pixels_aug_target_high": above, "thresholds":
                                      {"source": SOURCE_MIN, "ratio": RATIO_MIN, "retrieval": RETRIEVAL_MIN}, "runs": runs,
                                      "recipes_pooled": pools}, indent=1))
