@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from stable_baselines3.common.evaluation import evaluate_policy
 
 from darla.agent import AgentConfig, build_env
+from darla.evaluate import play_episodes
 from agents import RandomPolicy
 from darla.files import write_json_atomic
 from darla.reproduce import domain_groups, source_domains
@@ -32,8 +32,7 @@ def random_returns(env_id: str, domain: str, seeds: int = 3, episodes: int = 30,
     means = []
     for seed in range(seeds):
         venv = build_env(AgentConfig(env=env_id, mode="pixels"), [domain], n_envs, seed=1000)
-        returns, _ = evaluate_policy(RandomPolicy(venv.action_space, seed), venv, n_eval_episodes=episodes,
-                                     return_episode_rewards=True)
+        returns = play_episodes(RandomPolicy(venv.action_space, seed), venv, episodes, deterministic=False)
         venv.close()
         means.append(float(np.mean(returns)))
     return means

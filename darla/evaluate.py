@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv
 
 from darla.agent import LoadedAgent, load_agent
 from darla.errors import DarlaError, require_positive
@@ -90,11 +91,40 @@ def episode_returns(agent: LoadedAgent, domains: str | Sequence[str], cfg: Evalu
     env = agent.make_env(domains, n_envs=n_envs, seed=seed)
     try:
         with seeded(seed):
-            returns, _ = evaluate_policy(agent.model, env, n_eval_episodes=cfg.episodes,
-                                         deterministic=cfg.deterministic, return_episode_rewards=True)
+            returns = play_episodes(agent.model, env, cfg.episodes, cfg.deterministic)
     finally:
         env.close()
     return np.asarray(returns, dtype=np.float64)
+
+
+def play_episodes(model: Any, env: VecEnv, episodes: int, deterministic: bool) -> list[float]:
+    """The returns of SB3's ``evaluate_policy``, the same episodes in the same order, with no env stepped past its share.
+
+    ``evaluate_policy`` gives each env a share of the episodes and steps every env until the last share is played;
+    where the envs can be held (:meth:`darla.vec_env.FrameBatchVecEnv.hold`), each is held once its share is done, which
+    spared about a quarter to a third of the steps of 30 episodes on 8 envs. A held env's observation still reaches the
+    policy, so every other env sees the very same actions.
+
+    :param model: anything with SB3's ``predict``.
+    :param env: the envs to play in.
+    :param episodes: episodes in all.
+    :param deterministic: the policy's most likely actions instead of sampled ones.
+    """
+    base = env.unwrapped
+    hold = getattr(base, "hold", None)
+
+    def hold_finished(local: dict[str, Any], _: dict[str, Any]) -> None:
+        # called once per env and step while the env still counts, before evaluate_policy counts its episode end
+        counts, targets = local.get("episode_counts"), local.get("episode_count_targets")
+        if hold is None or counts is None or targets is None:
+            return
+        i = local["i"]
+        if local["done"] and "episode" in local["info"] and counts[i] + 1 >= targets[i]:
+            hold(i)
+
+    returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
+                                 return_episode_rewards=True, callback=hold_finished)
+    return [float(r) for r in returns]
 
 
 def check_same_method(agents: Sequence[LoadedAgent], folders: Sequence[str]) -> None:

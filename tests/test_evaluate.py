@@ -10,16 +10,34 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.evaluation import evaluate_policy
 
 import envs
-from darla.agent import AgentConfig, load_agent, train_agent
+from agents import RandomPolicy
+from darla.agent import AgentConfig, build_env, load_agent, train_agent
 from darla.cli import main
-from darla.evaluate import EvaluateConfig, episode_returns, read_results, summarise
+from darla.evaluate import EvaluateConfig, episode_returns, play_episodes, read_results, summarise
 from darla.errors import DarlaError
 from darla.metrics.agreement import SameStateActions, check_measurable, measurable, same_state_actions
 from conftest import assert_one_line_error
 
 FORWARD = 2
+
+
+def test_playing_episodes_holds_each_env_once_its_share_is_played() -> None:
+    def play(through_sb3: bool) -> tuple[list[float], int, list[int]]:
+        venv = build_env(AgentConfig(mode="pixels"), ["A_default"], 4, seed=3)
+        policy = RandomPolicy(venv.action_space, seed=0)
+        if through_sb3:
+            returns, lengths = evaluate_policy(policy, venv, n_eval_episodes=10, return_episode_rewards=True)
+        else:
+            returns, lengths = play_episodes(policy, venv, 10, deterministic=False), []
+        return list(map(float, returns)), sum(env.get_total_steps() for env in venv.envs), lengths
+
+    (sb3_returns, sb3_steps, lengths), (returns, steps, _) = play(True), play(False)
+    # the same episodes in the same order, and not a step past the last of each env's share
+    assert returns == sb3_returns and steps == sum(lengths) < sb3_steps
+    assert len(set(lengths)) > 1  # the episodes' lengths differ, so SB3 stepped envs past their share
 
 
 def test_mean_iqm_and_ratio_on_known_returns() -> None:

@@ -47,3 +47,18 @@ def test_envs_that_do_not_draw_in_batches_step_as_in_a_dummy_vec_env() -> None:
     assert np.array_equal(alone.reset(), together.reset())
     for action in np.random.default_rng(1).integers(2, size=(30, 2)):
         assert np.array_equal(alone.step(action)[0], together.step(action)[0])
+
+
+def test_a_held_env_is_not_stepped_until_the_next_reset() -> None:
+    venv = make(FrameBatchVecEnv, n=3)
+    first = venv.reset()
+    venv.hold(1)
+    steps = venv.envs[1].get_total_steps()  # the Monitor's count
+    for action in np.random.default_rng(2).integers(3, size=(250, 3)):
+        obs, rewards, dones, infos = venv.step(action)
+        # the held env gives its first frame again, never a reward or an end; the others go on (time limit 200)
+        assert np.array_equal(obs[1], first[1]) and rewards[1] == 0 and not dones[1] and "episode" not in infos[1]
+    assert venv.envs[1].get_total_steps() == steps and not np.array_equal(obs[0], first[0])
+    venv.reset()
+    venv.step(np.array([2, 2, 2]))
+    assert venv.envs[1].get_total_steps() == steps + 1
