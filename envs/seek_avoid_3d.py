@@ -9,10 +9,12 @@ task. Rendering is off-screen through EGL, so no display is needed. Importing th
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from ctypes import POINTER
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,11 +52,24 @@ try:
     from miniworld.opengl import Texture
     from miniworld.params import DEFAULT_PARAMS
     from pyglet.gl import (
+        GL_COLOR_BUFFER_BIT,
+        GL_DRAW_FRAMEBUFFER,
+        GL_FRAMEBUFFER,
+        GL_LINEAR,
+        GL_PACK_ALIGNMENT,
+        GL_READ_FRAMEBUFFER,
+        GL_RGB,
         GL_TEXTURE_2D,
+        GL_UNSIGNED_BYTE,
+        GLubyte,
+        glBindFramebuffer,
+        glBlitFramebuffer,
         glColor3f,
         glDisable,
+        glPixelStorei,
         glPopMatrix,
         glPushMatrix,
+        glReadPixels,
         glTranslatef,
         gluNewQuadric,
         gluSphere,
@@ -76,6 +91,21 @@ FIELD_OF_VIEW = 100.0
 TEXELS = 512
 #: brightness of the darker cells of the stripes, checker and noise patterns
 SHADE = 0.6
+
+
+def _resolve_colour(frame_buffer: Any) -> np.ndarray:
+    """``FrameBuffer.resolve`` without its copy of the depth buffer, which only MiniWorld's depth maps read: the same
+    frame, the multisampled colour resolved as MiniWorld resolves it."""
+    glBindFramebuffer(GL_READ_FRAMEBUFFER, frame_buffer.multi_fbo)
+    glBindFramebuffer(GL_DRAW_FRAMEBUFFER, frame_buffer.final_fbo)
+    width, height = frame_buffer.width, frame_buffer.height
+    glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL_COLOR_BUFFER_BIT, GL_LINEAR)
+    glBindFramebuffer(GL_FRAMEBUFFER, frame_buffer.final_fbo)
+    glPixelStorei(GL_PACK_ALIGNMENT, 1)
+    glReadPixels(0, 0, width, height, GL_RGB, GL_UNSIGNED_BYTE, frame_buffer.img_array.ctypes.data_as(POINTER(GLubyte)))
+    glBindFramebuffer(GL_FRAMEBUFFER, 0)
+    # OpenGL's rows run bottom to top
+    return np.ascontiguousarray(frame_buffer.img_array[::-1])
 
 
 class Balloon(Entity):
@@ -166,6 +196,9 @@ class _Scene(MiniWorldEnv):
         # MiniWorld prints a notice when the driver offers fewer multisamples than it asks for
         with contextlib.redirect_stdout(io.StringIO()):
             super().__init__(obs_width=size, obs_height=size, window_width=size, window_height=size, params=params)
+        # MiniWorld resolves each frame's multisampled colour and depth into a second buffer, to read the frame; nothing
+        # here reads the depth, whose copy cost a quarter of a frame's time (benchmarks/bench_miniworld.py)
+        self.obs_fb.resolve = functools.partial(_resolve_colour, self.obs_fb)
 
     def _gen_world(self) -> None:
         size = self.room_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import OrderedDict
 
@@ -167,6 +168,29 @@ def test_renderers_share_a_scene_per_look_and_redraw_an_evicted_look_the_same(mo
         first_renderer.render(state, look)
     assert len(MiniWorldRenderer.scenes) == 2 and MiniWorldRenderer.scenes.get((SIZE, 8.0, ("red", "plain", "blue", "plain"))) is None
     assert np.array_equal(second_renderer.render(state, looks[0]), first)
+
+
+def test_frames_resolved_without_the_depth_copy_are_miniworlds_own(renderer: MiniWorldRenderer) -> None:
+    rng = np.random.default_rng(4)
+    looks = [CATALOGUE.presets[name] for name in ("A_default", "A_alternate", "B_default", "B_beige_brown")]
+    states = [one_object(angle, good=bool(i % 2), distance=distance)
+              for i, (angle, distance) in enumerate(zip(rng.uniform(-0.8, 0.8, 12), rng.uniform(1.0, 4.0, 12)))]
+
+    def frames() -> np.ndarray:
+        return np.stack([renderer.render(state, look) for look in looks for state in states])
+
+    ours = frames()
+    scenes = list(MiniWorldRenderer.scenes.values())
+    assert all("resolve" in scene.obs_fb.__dict__ for scene in scenes)
+    for scene in scenes:  # MiniWorld's FrameBuffer.resolve again, colour and depth
+        del scene.obs_fb.resolve
+    try:
+        theirs = frames()
+    finally:
+        for scene in scenes:
+            scene.obs_fb.resolve = functools.partial(seek_avoid_3d._resolve_colour, scene.obs_fb)
+    # the same frames bit for bit, and frames that differ from one another (objects near and far, four looks)
+    assert np.array_equal(ours, theirs) and len({frame.tobytes() for frame in ours}) == len(ours)
 
 
 def test_opengl_failure_is_a_one_line_darla_error(monkeypatch: pytest.MonkeyPatch) -> None:
