@@ -110,20 +110,20 @@ def play_episodes(model: Any, env: VecEnv, episodes: int, deterministic: bool) -
     :param episodes: episodes in all.
     :param deterministic: the policy's most likely actions instead of sampled ones.
     """
-    base = env.unwrapped
-    hold = getattr(base, "hold", None)
+    hold = getattr(env.unwrapped, "hold", None)
 
     def hold_finished(local: dict[str, Any], _: dict[str, Any]) -> None:
-        # called once per env and step while the env still counts, before evaluate_policy counts its episode end
+        # called once per env and step while the env still counts, before evaluate_policy counts its episode end;
+        # an SB3 whose loop names its counts otherwise only plays every env to the end, as before holding
         counts, targets = local.get("episode_counts"), local.get("episode_count_targets")
-        if hold is None or counts is None or targets is None:
+        if counts is None or targets is None:
             return
         i = local["i"]
         if local["done"] and "episode" in local["info"] and counts[i] + 1 >= targets[i]:
             hold(i)
 
     returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
-                                 return_episode_rewards=True, callback=hold_finished)
+                                 return_episode_rewards=True, callback=None if hold is None else hold_finished)
     return [float(r) for r in returns]
 
 
