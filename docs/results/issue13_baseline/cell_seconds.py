@@ -1,0 +1,39 @@
+"""Each finished cell's seconds in a run folder of ``darla reproduce`` or ``darla demo`` (any commit's: it reads only
+the records under ``cells/``), with the wall-clock and CPU share that ``/usr/bin/time -v`` wrote into the run's log.
+
+Usage: python docs/results/issue13_baseline/cell_seconds.py RUN_FOLDER LOG --commit C --command "..." --out FILE.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from darla.device import describe_machine
+
+
+def main() -> None:
+    """Write the run's cell seconds and its timing as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("log", type=Path)
+    parser.add_argument("--commit", required=True)
+    parser.add_argument("--command", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    cells = {str(p.relative_to(args.run / "cells").with_suffix("")): json.loads(p.read_text())["seconds"]
+             for p in sorted((args.run / "cells").rglob("*.json"))}
+    log = args.log.read_text(errors="replace")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", log)
+    cpu = re.search(r"Percent of CPU this job got: (\d+)%", log)
+    report = {"commit": args.commit, "command": args.command, "machine": describe_machine(),
+              "wall_clock": wall.group(1) if wall else None, "cpu_percent": int(cpu.group(1)) if cpu else None,
+              "cell_seconds": cells, "cell_seconds_sum": round(sum(cells.values()), 1)}
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "cell_seconds"}))
+
+
+if __name__ == "__main__":
+    main()
