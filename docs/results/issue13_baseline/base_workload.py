@@ -5,7 +5,8 @@ What the budget held then (``git show b97f1c5:darla/reproduce.py``): 10,000 fram
 afresh, every vision model 1,000 steps, beta_vae_dae at lr 1e-3 with J at the DAE's bottleneck and no colour mix,
 ada_gvae and cycle_vae 3,000 steps at lr 5e-4, reports with one draw of invariance states and no action agreement
 (neither the draws nor the agreement existed then). The reports' pool stays today's 2,000 states: today's invariance
-score leaves out states that look alike, and 1,000 held 499 others, fewer than the 500 it draws. Agents keep today's hyperparameter files (chosen on source return).
+score leaves out states that look alike, and 1,000 held 499 others, fewer than the 500 it draws. Agents keep today's
+hyperparameter files (chosen on source return).
 
 Usage: python docs/results/issue13_baseline/base_workload.py demo --out runs/demo_head_base
        python docs/results/issue13_baseline/base_workload.py reproduce --budget quick --workers 2 --out ...
