@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 from darla.device import describe_machine
+from darla.files import write_json_atomic
+from darla.runner import CELLS_DIR
 
 
 def main() -> None:
@@ -24,11 +26,11 @@ def main() -> None:
     parser.add_argument("--command", required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    records = {str(p.relative_to(args.run / "cells").with_suffix("")): json.loads(p.read_text())
-               for p in sorted((args.run / "cells").rglob("*.json"))}
+    records = {str(p.relative_to(args.run / CELLS_DIR).with_suffix("")): json.loads(p.read_text())
+               for p in sorted((args.run / CELLS_DIR).rglob("*.json"))}
     cells = {name: r["seconds"] for name, r in records.items()}
     start = min(r["finished"] - r["seconds"] for r in records.values())
-    finished = {name: round(r["finished"] - start, 1) for name, r in sorted(records.items(), key=lambda kv: kv[1]["finished"])}
+    finished = {name: round(r["finished"] - start, 1) for name, r in records.items()}
     log = args.log.read_text(errors="replace")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", log)
     cpu = re.search(r"Percent of CPU this job got: (\d+)%", log)
@@ -36,7 +38,7 @@ def main() -> None:
               "wall_clock": wall.group(1) if wall else None, "cpu_percent": int(cpu.group(1)) if cpu else None,
               "cell_seconds": cells, "cell_seconds_sum": round(sum(cells.values()), 1),
               "finished_after_first_start_s": finished}
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_json_atomic(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k not in ("cell_seconds", "finished_after_first_start_s")}))
 
 
