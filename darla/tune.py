@@ -95,15 +95,15 @@ class TuneConfig:
             raise DarlaError(f"unknown executor {self.executor!r}: choose one of {', '.join(EXECUTORS)}")
         if bool(self.candidates) == bool(self.space):
             raise DarlaError("give either --candidate NAME=JSON (repeat it) or --space JSON with --trials N")
-        if self.space and not self.trials:
+        if self.space and self.trials is None:
             raise DarlaError("--space needs --trials N: how many trials to sample in all")
         for name, spec in self.candidates.items():
             _check_spec(spec, f"candidate {name!r}")
+        if not isinstance(self.space, dict):
+            raise DarlaError(f"--space must be a JSON object of dotted spec paths, got {self.space!r}")
         for path, bounds in self.space.items():
-            if path.split(".")[0] not in SPEC_KEYS or not isinstance(bounds, dict) or not ("choices" in bounds or {"low", "high"} <= set(bounds)):
-                raise DarlaError(f"--space {path!r}: a dotted path under {', '.join(SPEC_KEYS)} mapped to "
-                                 '{"choices": [...]} or {"low": L, "high": H[, "log": true][, "step": S]}')
-        require_positive(self, "seeds", "vision_seeds", "workers")
+            _check_bounds(path, bounds)
+        require_positive(self, "seeds", "vision_seeds", "workers", *(("trials",) if self.space else ()))
         if self.vision_seeds > 1 and self.method not in ALL_REPRESENTATIONS:
             raise DarlaError(f"--vision-seeds needs a vision model to train; {self.method} has none: drop it")
         domain_groups(self.env)
@@ -114,12 +114,47 @@ class TuneConfig:
         return self.study or f"{self.env} {self.method} {self.algo} {self.budget}"
 
 
+#: the spec keys that hold fields (config fields or hyperparameters) rather than one value
+FIELD_KEYS = ("model", "collect", "agent")
+
+
 def _check_spec(spec: Any, what: str) -> None:
     if not isinstance(spec, dict):
         raise DarlaError(f"{what} must be a JSON object of {', '.join(SPEC_KEYS)}, got {spec!r}")
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
         raise DarlaError(f"{what} sets {', '.join(unknown)}; a spec sets {', '.join(SPEC_KEYS)}")
+    for key in FIELD_KEYS:
+        if not isinstance(spec.get(key, {}), dict):
+            raise DarlaError(f"{what}: {key} must be a JSON object of field names and values, got {spec[key]!r}")
+    for key in ("steps", "teacher_steps"):
+        if key in spec and (not isinstance(spec[key], int) or isinstance(spec[key], bool) or spec[key] < 1):
+            raise DarlaError(f"{what}: {key} must be a whole number of steps, at least 1, got {spec[key]!r}")
+    if spec.get("lr") is not None and (not isinstance(spec["lr"], (int, float)) or isinstance(spec["lr"], bool) or spec["lr"] <= 0):
+        raise DarlaError(f"{what}: lr must be a positive number (or null for the model's default), got {spec['lr']!r}")
+
+
+def _check_bounds(path: Any, bounds: Any) -> None:
+    """Refuse a ``--space`` entry Optuna would fail on, naming it."""
+    usage = ('{"choices": [...]} or {"low": L, "high": H[, "log": true][, "step": S]}')
+    parts = str(path).split(".")
+    # a field key is searched one field at a time (model.beta); any other key is one value (lr)
+    if parts[0] not in SPEC_KEYS or (len(parts) > 1) != (parts[0] in FIELD_KEYS) or not all(parts):
+        raise DarlaError(f"--space {path!r}: a spec path, one of {', '.join(k for k in SPEC_KEYS if k not in FIELD_KEYS)} or "
+                         f"{'|'.join(FIELD_KEYS)}.FIELD, mapped to {usage}")
+    if not isinstance(bounds, dict) or not ("choices" in bounds or {"low", "high"} <= set(bounds)):
+        raise DarlaError(f"--space {path!r}: map it to {usage}")
+    if "choices" in bounds:
+        if not isinstance(bounds["choices"], list) or not bounds["choices"]:
+            raise DarlaError(f"--space {path!r}: choices must be a non-empty JSON list, got {bounds['choices']!r}")
+        return
+    low, high = bounds["low"], bounds["high"]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low > high:
+        raise DarlaError(f"--space {path!r}: low and high must be numbers with low <= high, got {low!r} and {high!r}")
+    if bounds.get("log") and low <= 0:
+        raise DarlaError(f"--space {path!r}: a log scale needs low > 0, got {low!r}")
+    if bounds.get("step") is not None and (not isinstance(bounds["step"], (int, float)) or bounds["step"] <= 0):
+        raise DarlaError(f"--space {path!r}: step must be a positive number, got {bounds['step']!r}")
 
 
 def spec_of(params: dict[str, Any]) -> dict[str, Any]:
@@ -258,8 +293,10 @@ def tune(cfg: TuneConfig, out: str | Path) -> dict[str, Any]:
     path = out / SUMMARY_FILE
     try:
         studies = json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
-        raise DarlaError(f"{path} is corrupted: delete it and rerun (the study in {storage} keeps every trial)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        studies = None
+    if not isinstance(studies, dict):
+        raise DarlaError(f"{path} is corrupted: delete it and rerun (the study in {storage} keeps every trial)")
     if "study" in studies and "trials" in studies:  # written before one file held several studies: its one summary
         studies = {studies["study"]: studies}
     write_json_atomic(path, {**studies, cfg.study_name: summary})

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error
 from darla.cli import main
 from darla.errors import DarlaError
 from darla.tune import TuneConfig, spec_of, trial_cells
@@ -70,17 +69,18 @@ def test_spec_paths_nest() -> None:
         "model": {"beta": 4.0}, "lr": 1e-3, "agent": {"learning_rate": 3e-4}}
 
 
-def test_bad_searches_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_searches_are_refused() -> None:
     for config, fragment in (({}, "give either --candidate NAME=JSON"),
                              ({"candidates": {"a": {"betta": 1}}}, "candidate 'a' sets betta; a spec sets model"),
                              ({"space": {"lr": {"low": 1e-4, "high": 1e-3}}}, "--space needs --trials N"),
-                             ({"space": {"gamma": {"choices": [0.9]}}, "trials": 1}, "--space 'gamma': a dotted path under model"),
+                             ({"space": {"gamma": {"choices": [0.9]}}, "trials": 1}, "--space 'gamma': a spec path, one of lr"),
+                             ({"space": {"lr": {"low": 1e-4, "high": 1e-3}}, "trials": 0}, "trials must be at least 1"),
+                             ({"candidates": {"a": {"teacher_steps": 0}}}, "teacher_steps must be a whole number"),
+                             ({"candidates": {"a": {"lr": -1}}}, "lr must be a positive number"),
                              ({"candidates": {"a": {}}, "method": "ada_gvae"}, "ada_gvae learns from pairs"),
                              ({"candidates": {"a": {}}, "method": "pixels", "vision_seeds": 2}, "--vision-seeds needs a vision model")):
         with pytest.raises(DarlaError, match=fragment):
             TuneConfig(**config)
-    code = main([*SMOKE, "--out", str(tmp_path / "x"), "--candidate", "a={lr"])
-    assert_one_line_error(code, capsys.readouterr().err, "--candidate a: its spec is not JSON")
 
 
 def test_vision_seeds_train_a_model_and_its_teacher_per_seed_and_score_every_agent(tmp_path: Path) -> None:
