@@ -308,7 +308,7 @@ def load_agent(folder: str | Path, device: str = "auto") -> LoadedAgent:
     try:
         record = json.loads(record_path.read_text())
         cfg = AgentConfig(**record["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise DarlaError(f"{record_path} is corrupted ({exc}); retrain the agent") from None
     if record.get("format_version") != FORMAT_VERSION:
         raise DarlaError(f"{record_path} has agent format {record.get('format_version')}; this darla reads {FORMAT_VERSION}: retrain")

@@ -236,5 +236,5 @@ def read_results(path: str | Path) -> list[DomainResult]:
     try:
         rows = json.loads(Path(path).read_text())["results"]
         return [DomainResult(**{**r, **{k: tuple(r[k]) if r[k] is not None else None for k in ("mean_ci", "iqm_ci", "ratio_ci")}}) for r in rows]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise DarlaError(f"{path} is not a readable evaluation report ({exc}); delete its folder and evaluate again") from None

@@ -64,7 +64,7 @@ def read_scores(out: Path, representations: tuple[str, ...]) -> dict[str, dict[s
         path = out / "inspect" / rep / METRICS_FILE
         try:
             scores[rep] = json.loads(path.read_text())["scores"]
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise DarlaError(f"{path} is not a readable inspect report ({exc}); delete {path.parent} and rerun") from None
     return scores
 

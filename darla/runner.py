@@ -51,9 +51,13 @@ class Job(Protocol):
     cell planned otherwise later is redone); ``run`` does the work in this process."""
 
     @property
-    def args(self) -> dict[str, Any]: ...
+    def args(self) -> dict[str, Any]:
+        """The JSON the job was planned from."""
+        ...
 
-    def run(self) -> None: ...
+    def run(self) -> None:
+        """Do the job's work in this process."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,7 @@ def finished_cells(cells: list[Cell], out: Path) -> dict[str, float]:
         try:
             record = json.loads(path.read_text())
             record["seconds"], record["finished"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
             continue  # a damaged record: run the cell again
         # a cell planned with other arguments (the frames gained pairs, an evaluation more seeds) is redone;
         # records written before cells kept their arguments are taken as they are
