@@ -18,6 +18,7 @@ from typing import Any, Union
 import numpy as np
 
 from darla.errors import DarlaError
+from darla.files import write_bytes_atomic
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "orange": (220, 140, 60),
@@ -120,8 +121,8 @@ class Domain:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def save(self, path: str | Path) -> None:
-        """Write the domain as a JSON file."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write the domain as a JSON file, atomically (a kill leaves the old file or the new one)."""
+        write_bytes_atomic(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | Path) -> "Domain":

@@ -17,12 +17,19 @@ from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
-import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
-from gymnasium.envs.mujoco.mujoco_rendering import OffScreenViewer  # noqa: E402
-from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv  # noqa: E402
 
 from darla.errors import DarlaError  # noqa: E402
+
+try:
+    import mujoco
+    from gymnasium.envs.mujoco.mujoco_rendering import OffScreenViewer
+    from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
+except ModuleNotFoundError as exc:
+    if exc.name != "mujoco":
+        raise
+    raise DarlaError("darla/ReacherPixels-v0 needs MuJoCo: pip install 'darla[mujoco]', or use darla/SeekAvoid2D-v0") from None
+
 from envs.base import DomainEnv  # noqa: E402
 from envs.domains import COLOURS, DomainCatalogue, DomainSpec, Domain, check_factors, colour  # noqa: E402
 

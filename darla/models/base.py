@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from darla.errors import DarlaError
+from darla.errors import DarlaError, require_positive
 
 
 @dataclass
@@ -107,6 +107,9 @@ class TrunkConfig(VisionConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require_positive(self, "hidden_dim")
+        if not all(isinstance(c, (int, np.integer)) and c >= 1 for c in self.conv_channels):
+            raise DarlaError(f"conv_channels must be whole numbers of filters, each at least 1, got {list(self.conv_channels)}")
         n = len(self.conv_channels)
         if n < 1 or self.image_size % (1 << n) or self.image_size < (1 << n):
             raise DarlaError(
