@@ -5,6 +5,7 @@ latent agent and its evaluation), never the world itself."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from darla.checkpoint import CONFIG_FILE, MODEL_FILE
-from darla.cli import main
+from darla.cli import build_parser, main
 
 SMALL = ["--set", "conv_channels=[16,16,32,32]", "--set", "hidden_dim=64", "--latent-dim", "8"]
 QUICK_PRETRAIN = ["--steps", "4", "--batch-size", "16", "--device", "cpu", "--no-figures", *SMALL]
@@ -162,6 +163,10 @@ def inspect(w: World, tmp: Path, *extra: object, checkpoint: Path | None = None)
     return ["inspect", checkpoint or w.vision, "--out", tmp / "report", "--device", "cpu", "--pool", "100", "--invariance-states", "20", *extra]
 
 
+def tune(tmp: Path, *extra: object) -> list[object]:
+    return ["tune", "--out", tmp / "search", "--budget", "smoke", "--method", "vae", "--device", "cpu", *extra]
+
+
 def reproduce_over(tmp: Path, damage: Callable[[Path], object]) -> list[object]:
     out = tmp / "run"
     out.mkdir()
@@ -213,6 +218,10 @@ ROWS: list[Row] = [
     ("pretrain: --set without =", lambda w, t: pretrain(w, t, "--set", "hidden_dim"), "FIELD=VALUE"),
     ("pretrain: beta on a variant without beta", lambda w, t: pretrain(w, t, "--beta", "4"), "no field(s) beta"),
     ("pretrain: zero latents", lambda w, t: pretrain(w, t, "--latent-dim", "0"), "latent_dim"),
+    ("pretrain: negative hidden width", lambda w, t: pretrain(w, t, "--set", "hidden_dim=-5"), "hidden_dim must be at least 1"),
+    ("pretrain: a conv layer without filters", lambda w, t: pretrain(w, t, "--set", "conv_channels=[0,16,32,32]"), "conv_channels must be"),
+    ("pretrain: negative teacher steps", lambda w, t: pretrain(w, t, "--teacher-steps", "-5", model="beta_vae_dae"),
+     "teacher_steps must be at least 1"),
     ("pretrain: a billion latents", lambda w, t: pretrain(w, t, "--latent-dim", "1000000000"), "latent_dim"),
     ("pretrain: no steps", lambda w, t: pretrain(w, t, "--steps", "0"), "steps must be at least 1"),
     ("pretrain: negative learning rate", lambda w, t: pretrain(w, t, "--lr", "-1"), "lr"),
@@ -252,6 +261,8 @@ ROWS: list[Row] = [
     # evaluate
     ("evaluate: agent folder missing", lambda w, t: evaluate(t / "nope", t), "nope"),
     ("evaluate: agent.json corrupted", lambda w, t: agent_with(w, t, lambda a: write(a / "agent.json", "{")), "agent.json"),
+    ("evaluate: agent.json not text", lambda w, t: agent_with(w, t, lambda a: write(a / "agent.json", b"\xff\xfe{junk")),
+     "agent.json is corrupted"),
     ("evaluate: agent.json names an env from a module",
      lambda w, t: agent_with(w, t, lambda a: edit_json(a / "agent.json", lambda c: c["config"].update(env="somemodule:CartPole-v1"))),
      "somemodule:CartPole-v1"),
@@ -285,6 +296,22 @@ ROWS: list[Row] = [
     ("reproduce: unknown env", lambda w, t: ["reproduce", "--out", t / "r", "--env", "NoSuchEnv-v0"], "unknown environment id"),
     ("reproduce: corrupted reproduce.json", lambda w, t: reproduce_over(t, lambda o: write(o / "reproduce.json", "{")), "reproduce.json"),
     ("reproduce: out holds other files", lambda w, t: reproduce_over(t, lambda o: write(o / "notes.txt", "keep")), "already holds files"),
+    # tune: every search is refused before the work folder and its study exist
+    ("tune: space not an object", lambda w, t: tune(t, "--space", "[1]", "--trials", "2"), "--space must be a JSON object"),
+    ("tune: range upside down", lambda w, t: tune(t, "--space", '{"lr": {"low": 1e-3, "high": 1e-4}}', "--trials", "2"), "low <= high"),
+    ("tune: log scale from zero", lambda w, t: tune(t, "--space", '{"lr": {"low": 0, "high": 1e-3, "log": true}}', "--trials", "2"),
+     "a log scale needs low > 0"),
+    ("tune: nothing to choose", lambda w, t: tune(t, "--space", '{"model.beta": {"choices": []}}', "--trials", "2"), "non-empty"),
+    ("tune: a field key without its field", lambda w, t: tune(t, "--space", '{"model": {"choices": [1]}}', "--trials", "2"),
+     "model|collect|agent.FIELD"),
+    ("tune: negative trials", lambda w, t: tune(t, "--space", '{"lr": {"low": 1e-4, "high": 1e-3}}', "--trials", "-1"),
+     "trials must be at least 1"),
+    ("tune: model fields not an object", lambda w, t: tune(t, "--candidate", 'a={"model": [1]}'), "model must be a JSON object"),
+    ("tune: steps not a count", lambda w, t: tune(t, "--candidate", 'a={"steps": 2.5}'), "steps must be a whole number"),
+    ("tune: candidate not JSON", lambda w, t: tune(t, "--candidate", "a={lr"), "its spec is not JSON"),
+    # demo
+    ("demo: unknown budget", lambda w, t: ["demo", "--out", t / "d", "--budget", "huge"], "unknown budget 'huge'"),
+    ("demo: unknown protocol", lambda w, t: ["demo", "--out", t / "d", "--protocol", "both"], "protocol"),
 ]
 
 
@@ -310,4 +337,5 @@ def test_bad_input_is_one_line_and_changes_nothing(make, fragment: str, world: W
 
 def test_the_table_covers_every_command_with_at_least_sixty_rows() -> None:
     commands = {name.split(":")[0] for name, _, _ in ROWS}
-    assert len(ROWS) >= 60 and commands == {"collect", "pretrain", "train", "evaluate", "inspect", "domains", "reproduce"}
+    (subcommands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(ROWS) >= 60 and commands == set(subcommands.choices)
