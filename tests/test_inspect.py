@@ -46,8 +46,11 @@ def test_report_holds_every_figure_and_metric(report: Path) -> None:
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["domains"] == domains and metrics["variant"] == "beta_vae"
     assert metrics["factors"] == ["agent_x", "agent_y", "heading", "domain"] and metrics["factor_sizes"] == [20, 20, 20, 4]
-    for name in [*HEADLINES, "discriminator_loss", "factor_vae_active_dims"]:
-        assert 0 <= metrics["scores"][name] <= max(1.0, metrics["scores"]["factor_vae_active_dims"]), name
+    scores = metrics["scores"]
+    for name, headline in HEADLINES.items():
+        # accuracies and gaps lie in [0, 1]; a held-out BCE near chance (0.693) on an untrained code
+        assert 0 <= scores[name] <= (1.0 if headline.unit_interval else 1.5), (name, scores[name])
+    assert scores["factor_vae_active_dims"] in range(SMALL["latent_dim"] + 1), scores["factor_vae_active_dims"]
     assert len(metrics["latent_factor_information"]) == SMALL["latent_dim"]
     assert metrics["active_latents"], "an untrained encoder's codes vary with the frame"
     # same-state invariance: the train group's pairs and the source against the target, 50 states each

@@ -310,9 +310,10 @@ def test_ada_gvae_finds_the_latents_a_look_change_leaves_alone(tmp_path: Path) -
 
     probe = LinearRegression().fit(a[:200][:, general], held[:200, 3:5])
     assert probe.score(b[200:][:, general], held[200:, 3:5]) > 0.5
-    # the threshold reaches the choice: none is below a leak of 0, every active latent below a huge one
+    # the threshold reaches the choice: none is below a leak of 0; a huge one also admits the active latents that
+    # hold the look (the whole code retrieves worse than the general part, so some do)
     assert model.find_general_latents(frames, leak=1e-9) == ()
-    assert len(model.find_general_latents(frames, leak=1e9)) >= len(general)
+    assert set(general) < set(model.find_general_latents(frames, leak=1e9))
 
 
 def test_shared_latents_are_those_below_the_midpoint_of_a_pairs_kl() -> None:
