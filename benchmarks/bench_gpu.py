@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,8 @@ from typing import Any
 import torch
 import darla
 from bench_agents import ENV, agent_envs, encoding_steps_per_second, ppo_steps_per_second, train_envs, untrained_vision, vec_steps_per_second
-from bench_vision import encoder_inference, pretraining, seconds_per_call
-from darla.device import cpu_name, resolve_device
+from bench_vision import encoder_inference, matmul_flops, pretraining
+from darla.device import cpu_name, describe_machine, resolve_device
 from darla.files import write_json_atomic
 
 #: a batch that fills a GPU far better than DARLA's 64 (timed without compilation)
@@ -42,23 +41,13 @@ SETTINGS = (("fp32", "fp32", False), ("bf16", "bf16", False), ("fp32_compiled", 
 def matmul_rates(device: torch.device, n: int = 8192) -> dict[str, float]:
     """FLOP/s of an n x n matmul in float32 and in bfloat16 (on CPU, n = 4096 as bench_vision)."""
     n = n if device.type == "cuda" else 4096
-    rates = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-        rates[name] = 2 * n**3 / seconds_per_call(lambda: a @ b, device, min_time=1.0)
-    return rates
+    return {name: matmul_flops(device, n, dtype, min_time=1.0) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
 
 
 def machine(device: torch.device) -> dict[str, Any]:
     """What the figures were measured on."""
-    return {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "darla": darla.__version__,
-    }
+    return {**describe_machine(), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+            "cuda": torch.version.cuda, "darla": darla.__version__}
 
 
 def agents(device: torch.device, steps: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import darla
-from darla.device import cpu_name, resolve_device, resolve_precision
+from darla.device import cpu_name, describe_machine, resolve_device, resolve_precision
 from darla.files import write_json_atomic
 from darla.frames import FrameDataset
 from darla.inference import compiled_encoder
@@ -50,10 +50,10 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, min_time: f
     return float(np.median(times))
 
 
-def matmul_flops(device: torch.device, n: int = 4096) -> float:
-    """FLOP/s of an n x n float32 matmul."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    return 2 * n**3 / seconds_per_call(lambda: a @ b, device)
+def matmul_flops(device: torch.device, n: int = 4096, dtype: torch.dtype = torch.float32, min_time: float = 2.0) -> float:
+    """FLOP/s of an n x n matmul in ``dtype``: the machine's reference rate."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    return 2 * n**3 / seconds_per_call(lambda: a @ b, device, min_time=min_time)
 
 
 def encoder_inference(device: torch.device, batches: tuple[int, ...] = (1, 8, 16, 64)) -> dict:
@@ -159,12 +159,8 @@ def main() -> None:
     matmul = matmul_flops(device)
     encoder = encoder_inference(device)
     result = {
-        "machine": {
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-            "cpu_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "darla": darla.__version__,
-        },
+        "machine": {**describe_machine(), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+                    "cpu_threads": torch.get_num_threads(), "darla": darla.__version__},
         "matmul_flops_per_s": matmul,
         "encoder_inference": encoder,
         "encoder_batch64_over_matmul": {

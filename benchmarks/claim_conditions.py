@@ -82,6 +82,7 @@ def pooled(paths: list[Path], method: str, above: float) -> dict:
 
 
 def main() -> None:
+    """Print issue 14's four conditions, run by run, for the runs named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", required=True, help="RECIPE=PATH of a run's results.json; repeat")
     parser.add_argument("--baseline", type=Path, action="append", required=True, help="a run's results.json with pixels_aug; repeat")

@@ -37,6 +37,7 @@ def points(paths: list[Path], protocol: str) -> list[dict]:
 
 
 def main() -> None:
+    """Plot each representation's same-state retrieval (and MIG) against its transfer ratio, for the runs named."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, action="append", required=True, help="a reproduce run's results.json; repeat")
     parser.add_argument("--protocol", default="single")

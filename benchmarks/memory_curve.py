@@ -43,6 +43,7 @@ def memory_points(results: dict) -> dict[tuple[int, float], list[tuple[int, floa
 
 
 def main() -> None:
+    """Plot train-pair retrieval against the contrast memory's size, from a tune_invariance.py JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/tune_invariance_ada30k.json"))
     parser.add_argument("--key", default="darla/SeekAvoid2D-v0 quick", help="the env and budget the search ran on")

@@ -52,6 +52,7 @@ def held_out_loss(model: torch.nn.Module, frames: np.ndarray) -> float:
 
 
 def main() -> None:
+    """Train beta_vae_dae in float32 and in bfloat16, several seeds each, and compare what they learn."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)

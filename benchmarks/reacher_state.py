@@ -41,6 +41,7 @@ def state_return(algo: str, params: dict[str, Any], seed: int, steps: int, episo
 
 
 def main() -> None:
+    """Train an agent on ReacherPixels' true state, the ceiling its pixel agents are read against."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algo", default="sac", choices=("ppo", "sac"))
     parser.add_argument("--seeds", type=int, default=1)

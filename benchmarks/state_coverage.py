@@ -34,6 +34,7 @@ def coverage(env: SeekAvoidEnv, task: np.ndarray, close: float) -> dict[str, flo
 
 
 def main() -> None:
+    """Compare the states each collection policy shows with the states the invariance scores draw."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="darla/SeekAvoid2D-v0")
     parser.add_argument("--frames", type=int, default=10_000, help="frames collected per policy")

@@ -133,6 +133,7 @@ def score_candidate(env: str, spec: dict[str, Any], budget: str, states: int, ou
 
 
 def main() -> None:
+    """Score each candidate setting by same-state retrieval on pairs of train domains and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="darla/SeekAvoid2D-v0")
     parser.add_argument("--candidate", action="append", required=True,

@@ -18,6 +18,7 @@ monitor_step = Monitor.step
 
 
 def counted_step(self: Monitor, action: object) -> tuple:
+    """Monitor's step, counted."""
     global steps
     steps += 1
     return monitor_step(self, action)

@@ -32,6 +32,7 @@ rows[:, n_task:] = rows[rng.permutation(len(rows)), n_task:]
 
 
 def colour_only(on: bool) -> None:
+    """Resolve only the colour buffer of every scene (``on``) or MiniWorld's own colour and depth."""
     for scene in MiniWorldRenderer.scenes.values():
         if on:
             scene.obs_fb.resolve = functools.partial(_resolve_colour, scene.obs_fb)
