@@ -185,7 +185,8 @@ def test_dqn_builds_on_the_discrete_env(vision: Path, tmp_path: Path, monkeypatc
     env = build_env(cfg, ["train"], 2, 0)
     agent = make_agent("dqn", "latent", env, hyperparams("dqn", cfg.env, "latent"), seed=0, device="cpu")
     agent.learn(300)
-    assert agent.num_timesteps == 300 and agent.action_space.n == 3 and not list(tmp_path.glob("SB3-*"))
+    # SB3 steps every env until the total reaches 300, a rollout of train_freq steps at a time
+    assert 300 <= agent.num_timesteps < 340 and agent.action_space.n == 3 and not list(tmp_path.glob("SB3-*"))
 
 
 def test_sac_builds_on_the_continuous_control_env(vision: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
