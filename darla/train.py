@@ -438,7 +438,7 @@ def pretrain(
         if teacher is None:
             teacher_cfg = make_config(variant.teacher)
             # the teacher (a DAE) learns as it always does, on the same augmented frames
-            teacher_train = dataclasses.replace(train, steps=train.steps if train.teacher_steps is None else train.teacher_steps, lr=None, reconstruct_drawn=False,
+            teacher_train = dataclasses.replace(train, steps=train.teacher_steps or train.steps, lr=None, reconstruct_drawn=False,
                                                 canonical="")
             teacher = pretrain(teacher_cfg, teacher_train, data, out / variant.teacher, resume=resume, figures=figures)
         config = dataclasses.replace(config, **{variant.teacher: teacher.config})

@@ -136,7 +136,7 @@ def _check_spec(spec: Any, what: str) -> None:
 
 def _check_bounds(path: Any, bounds: Any) -> None:
     """Refuse a ``--space`` entry Optuna would fail on, naming it."""
-    usage = ('{"choices": [...]} or {"low": L, "high": H[, "log": true][, "step": S]}')
+    usage = '{"choices": [...]} or {"low": L, "high": H[, "log": true][, "step": S]}'
     parts = str(path).split(".")
     # a field key is searched one field at a time (model.beta); any other key is one value (lr)
     if parts[0] not in SPEC_KEYS or (len(parts) > 1) != (parts[0] in FIELD_KEYS) or not all(parts):
